@@ -1,0 +1,99 @@
+# Kiln build, test, bench and generation targets.
+# `make demo` and `make test` are the two entry points a newcomer needs (see README.md).
+
+SHELL := /bin/bash
+SWIFT ?= swift
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+KILN_DEBUG := .build/debug/kiln
+KILN_RELEASE := .build/release/kiln
+PROTO_DIR := Sources/KilnONNX/Proto
+GEN_DIR := Sources/KilnONNX/Generated
+PLUGIN := .build/release/protoc-gen-swift
+GENERATED_SUITE := Tests/Interop/.generated
+
+.PHONY: all setup system-deps venv build release test unit-test interop demo bench proto proto-check fixtures node-suite clean proto-stamp-check
+
+all: build
+
+# System packages Kiln's build and tests need. Installs only what is missing.
+system-deps:
+	@missing=""; \
+	for p in python3-venv; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# Python virtual environment for the interop suite and benchmarks (onnx, onnxruntime from PyPI).
+$(VPY): Scripts/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r Scripts/requirements.txt
+	@touch $(VPY)
+
+venv: $(VPY)
+
+setup: system-deps venv
+
+build:
+	$(SWIFT) build --product kiln
+
+release:
+	$(SWIFT) build -c release --product kiln
+
+# Everything CI runs.
+test: setup build proto-stamp-check unit-test interop
+
+unit-test:
+	KILN_CHECK_INVARIANTS=1 $(SWIFT) test
+
+$(GENERATED_SUITE)/.done: Scripts/gen_node_suite.py | $(VPY)
+	$(VPY) Scripts/gen_node_suite.py --out $(GENERATED_SUITE)/node
+	@touch $@
+
+node-suite: $(GENERATED_SUITE)/.done
+
+interop: build node-suite
+	KILN=$(abspath $(KILN_DEBUG)) KILN_CHECK_INVARIANTS=1 NODE_SUITE=$(abspath $(GENERATED_SUITE)/node) \
+	  $(VPY) -m pytest -q Tests/Interop
+
+demo: system-deps release
+	@echo "== kiln inspect Fixtures/mlp.onnx"
+	$(KILN_RELEASE) inspect Fixtures/mlp.onnx
+	@mkdir -p out
+	@echo "== kiln convert Fixtures/mlp.onnx -o out/mlp.onnx --external-data single --external-data-threshold 0"
+	$(KILN_RELEASE) convert Fixtures/mlp.onnx -o out/mlp.onnx --external-data single --external-data-threshold 0
+	@ls -l out/
+	$(KILN_RELEASE) inspect out/mlp.onnx
+
+bench: setup release
+	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench.py
+
+fixtures: venv
+	$(VPY) Scripts/make_fixtures.py --out Fixtures
+
+# Regenerate the protobuf Swift code (needs protoc from Debian's protobuf-compiler; builds the plugin).
+proto:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler libprotobuf-dev"; exit 2; }
+	$(SWIFT) build -c release --product protoc-gen-swift
+	protoc --plugin=protoc-gen-swift=$(PLUGIN) --swift_out=$(GEN_DIR) --swift_opt=Visibility=Internal \
+	  -I $(PROTO_DIR) $(PROTO_DIR)/onnx.proto
+	Scripts/proto_stamp.sh > $(GEN_DIR)/onnx.pb.swift.stamp
+
+# Full check: regenerate into a temp dir and diff with the committed file.
+proto-check:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler libprotobuf-dev"; exit 2; }
+	$(SWIFT) build -c release --product protoc-gen-swift
+	@tmp=$$(mktemp -d); protoc --plugin=protoc-gen-swift=$(PLUGIN) --swift_out=$$tmp --swift_opt=Visibility=Internal \
+	  -I $(PROTO_DIR) $(PROTO_DIR)/onnx.proto && diff -u $(GEN_DIR)/onnx.pb.swift $$tmp/onnx.pb.swift && echo "generated code is up to date"
+
+# Cheap check CI runs without rebuilding the plugin: the stamp records the hashes of the vendored
+# .proto and of the generated file plus the plugin version; any hand edit or stale generation fails.
+proto-stamp-check:
+	@Scripts/proto_stamp.sh | diff -u $(GEN_DIR)/onnx.pb.swift.stamp - && echo "generated code matches its stamp"
+
+clean:
+	rm -rf .build $(GENERATED_SUITE) out

@@ -1,0 +1,33 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Kiln",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Kiln", targets: ["Kiln"]),
+        .executable(name: "kiln", targets: ["KilnCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+    ],
+    targets: [
+        .target(name: "KilnIR"),
+        .target(
+            name: "KilnONNX",
+            dependencies: ["KilnIR", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Proto", "Generated/onnx.pb.swift.stamp"]
+        ),
+        .target(name: "KilnReport", dependencies: ["KilnIR"]),
+        .target(name: "Kiln", dependencies: ["KilnIR", "KilnONNX", "KilnReport"]),
+        .executableTarget(
+            name: "KilnCLI",
+            dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "KilnIRTests", dependencies: ["KilnIR"]),
+        .testTarget(name: "KilnONNXTests", dependencies: ["KilnONNX", "KilnIR"]),
+        .testTarget(name: "KilnReportTests", dependencies: ["KilnReport", "KilnONNX", "KilnIR"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

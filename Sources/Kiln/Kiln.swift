@@ -1,0 +1,3 @@
+@_exported import KilnIR
+@_exported import KilnONNX
+@_exported import KilnReport

@@ -1,0 +1,206 @@
+/// A computation graph (ONNX `GraphProto`): an arena of nodes and values addressed by typed IDs, with
+/// use-def chains kept both ways (value -> producer, value -> uses, node -> inputs/outputs).
+///
+/// `Graph` is a value type: copies are cheap (copy-on-write arrays) and independent. Node inputs and
+/// outputs, value producers and uses are changed only through the editing methods in
+/// `Graph+Editing.swift`, which keep both ends of every edge in step. Queries return snapshots.
+public struct Graph: Hashable, Sendable {
+    public var name: String
+    public var docString: String
+    public var metadata: [StringPair]
+    public var quantizationAnnotations: [TensorAnnotation]
+    public var presence: FieldPresence
+    public var preserved: PreservedFields
+
+    var nodeStore: ContiguousArray<Node?>
+    var valueStore: ContiguousArray<Value?>
+    var nameTable: [String: ValueID]
+
+    /// Nodes in graph order (the order they are written in).
+    public internal(set) var order: [NodeID]
+    /// Graph inputs, in order.
+    public internal(set) var inputs: [ValueID]
+    /// Graph outputs, in order.
+    public internal(set) var outputs: [ValueID]
+    /// Values with a dense initializer, in file order.
+    public internal(set) var initializerOrder: [ValueID]
+    /// Values with a sparse initializer, in file order.
+    public internal(set) var sparseInitializerOrder: [ValueID]
+    /// Values listed in `value_info`, in file order.
+    public internal(set) var valueInfo: [ValueID]
+    /// `ValueInfoProto`s that differ from their value's primary info (a value declared twice with
+    /// different doc strings, say). Kept only so that writing is lossless; cleared by edits to the
+    /// lists they index.
+    public internal(set) var infoOverrides: [InfoSlot: ValueInfoRecord]
+
+    public init(name: String = "") {
+        self.name = name
+        self.docString = ""
+        self.metadata = []
+        self.quantizationAnnotations = []
+        self.presence = FieldPresence()
+        self.preserved = PreservedFields()
+        self.nodeStore = []
+        self.valueStore = []
+        self.nameTable = [:]
+        self.order = []
+        self.inputs = []
+        self.outputs = []
+        self.initializerOrder = []
+        self.sparseInitializerOrder = []
+        self.valueInfo = []
+        self.infoOverrides = [:]
+    }
+
+    // MARK: Queries
+
+    public var nodeCount: Int { order.count }
+
+    /// The node with `id`. Traps on a removed or foreign ID (a programming error).
+    public subscript(node id: NodeID) -> Node {
+        get {
+            guard let n = nodeStore[Int(id.index)] else { preconditionFailure("node \(id) was removed") }
+            return n
+        }
+        _modify {
+            let i = Int(id.index)
+            precondition(nodeStore[i] != nil, "node \(id) was removed")
+            var n = nodeStore[i].take()!
+            defer { nodeStore[i] = n }
+            yield &n
+        }
+    }
+
+    /// The value with `id`.
+    public subscript(value id: ValueID) -> Value {
+        get {
+            guard let v = valueStore[Int(id.index)] else { preconditionFailure("value \(id) was removed") }
+            return v
+        }
+        _modify {
+            let i = Int(id.index)
+            precondition(valueStore[i] != nil, "value \(id) was removed")
+            var v = valueStore[i].take()!
+            defer { valueStore[i] = v }
+            yield &v
+        }
+    }
+
+    public func contains(_ id: NodeID) -> Bool {
+        Int(id.index) < nodeStore.count && nodeStore[Int(id.index)] != nil
+    }
+
+    public func contains(_ id: ValueID) -> Bool {
+        Int(id.index) < valueStore.count && valueStore[Int(id.index)] != nil
+    }
+
+    /// The value named `name` in this graph (not enclosing graphs).
+    public func valueID(named name: String) -> ValueID? { nameTable[name] }
+
+    /// All live values, in creation order.
+    public var valueIDs: [ValueID] {
+        valueStore.indices.compactMap { valueStore[$0] == nil ? nil : ValueID($0) }
+    }
+
+    /// Nodes in graph order, as (ID, node) snapshots.
+    public var nodes: [(id: NodeID, node: Node)] {
+        order.map { ($0, self[node: $0]) }
+    }
+
+    /// The nodes reading `value`, in graph order, without duplicates.
+    public func consumers(of value: ValueID) -> [NodeID] {
+        var seen = Set<NodeID>()
+        let ids = self[value: value].uses.map(\.node).filter { seen.insert($0).inserted }
+        let position = positions()
+        return ids.sorted { position[$0, default: 0] < position[$1, default: 0] }
+    }
+
+    /// Position of each node in `order`.
+    public func positions() -> [NodeID: Int] {
+        var p: [NodeID: Int] = [:]
+        p.reserveCapacity(order.count)
+        for (i, id) in order.enumerated() { p[id] = i }
+        return p
+    }
+
+    public func isGraphInput(_ id: ValueID) -> Bool { inputs.contains(id) }
+    public func isGraphOutput(_ id: ValueID) -> Bool { outputs.contains(id) }
+
+    /// Names read in this graph (or its subgraphs) that nothing here defines: references to values
+    /// of enclosing graphs.
+    public var outerScopeReferences: [String] {
+        var out: [String] = []
+        var seen = Set<String>()
+        for id in valueIDs {
+            let v = self[value: id]
+            if v.producer == nil && !v.isConstant && !inputs.contains(id) && !v.uses.isEmpty {
+                if seen.insert(v.name).inserted { out.append(v.name) }
+            }
+        }
+        for id in order {
+            for a in self[node: id].attributes {
+                for g in a.subgraphs {
+                    for name in g.outerScopeReferences where nameTable[name] == nil {
+                        if seen.insert(name).inserted { out.append(name) }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Identifies one `ValueInfoProto` occurrence in a graph's inputs, outputs or `value_info`.
+public enum InfoSlot: Hashable, Sendable {
+    case input(Int)
+    case output(Int)
+    case valueInfo(Int)
+}
+
+/// The fields of a `ValueInfoProto` besides its name.
+public struct ValueInfoRecord: Hashable, Sendable {
+    public var type: ValueType?
+    public var docString: String
+    public var metadata: [StringPair]
+    public var presence: FieldPresence
+    public var preserved: PreservedFields
+
+    public init(type: ValueType?, docString: String = "", metadata: [StringPair] = [],
+                presence: FieldPresence = FieldPresence(), preserved: PreservedFields = PreservedFields()) {
+        self.type = type
+        self.docString = docString
+        self.metadata = metadata
+        self.presence = presence
+        self.preserved = preserved
+    }
+}
+
+extension Value {
+    /// The value's primary `ValueInfoProto` fields.
+    public var info: ValueInfoRecord {
+        get { ValueInfoRecord(type: type, docString: docString, metadata: metadata, presence: infoPresence,
+                              preserved: infoPreserved) }
+        set {
+            type = newValue.type
+            docString = newValue.docString
+            metadata = newValue.metadata
+            infoPresence = newValue.presence
+            infoPreserved = newValue.preserved
+        }
+    }
+}
+
+/// ONNX `TensorAnnotation`: quantization parameter names for a tensor.
+public struct TensorAnnotation: Hashable, Sendable {
+    public var tensorName: String
+    public var quantParameterTensorNames: [StringPair]
+    public var presence: FieldPresence
+    public var preserved: PreservedFields
+
+    public init(tensorName: String, quantParameterTensorNames: [StringPair]) {
+        self.tensorName = tensorName
+        self.quantParameterTensorNames = quantParameterTensorNames
+        self.presence = FieldPresence()
+        self.preserved = PreservedFields()
+    }
+}

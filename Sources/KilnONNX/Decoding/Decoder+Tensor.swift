@@ -1,0 +1,118 @@
+import KilnIR
+import SwiftProtobuf
+
+extension ProtoDecoder {
+    mutating func decodeTensor(_ t: Onnx_TensorProto) throws -> Tensor {
+        let type: DataType = t.hasDataType ? try dataType(t.dataType, field: "data_type") : .undefined
+
+        // Separate the payload placeholder (if the raw data was lifted) from real unknown fields.
+        var lifted: Int?
+        var unknown: [UInt8] = []
+        if !t.unknownFields.data.isEmpty {
+            let data = Array(t.unknownFields.data)
+            try data.withUnsafeBytes { buf in
+                var r = WireReader(buf, range: 0..<buf.count)
+                while !r.isAtEnd {
+                    let f = try r.readField()
+                    if f.number == payloadMarkerField && f.wireType == .varint {
+                        var v = WireReader(buf, range: f.payload)
+                        lifted = Int(try v.readVarint())
+                    } else {
+                        unknown.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[f.whole]))
+                    }
+                }
+            }
+        }
+
+        var fields: [String] = []
+        if t.hasRawData || lifted != nil { fields.append("raw_data") }
+        if !t.floatData.isEmpty { fields.append("float_data") }
+        if !t.int32Data.isEmpty { fields.append("int32_data") }
+        if !t.int64Data.isEmpty { fields.append("int64_data") }
+        if !t.doubleData.isEmpty { fields.append("double_data") }
+        if !t.uint64Data.isEmpty { fields.append("uint64_data") }
+        if !t.stringData.isEmpty { fields.append("string_data") }
+        guard fields.count <= 1 else {
+            throw error("tensor '\(t.name)' stores data in both \(fields.joined(separator: " and ")); ONNX allows one")
+        }
+
+        var storage: Tensor.Storage = .none
+        if let k = lifted {
+            guard k < payloads.count else { throw error("internal: payload placeholder out of range") }
+            storage = .raw(payloads[k])
+        } else if t.hasRawData {
+            storage = .raw(TensorBytes(t.rawData))
+        } else if !t.floatData.isEmpty {
+            storage = .floatData(ContiguousArray(t.floatData))
+        } else if !t.int32Data.isEmpty {
+            storage = .int32Data(ContiguousArray(t.int32Data))
+        } else if !t.int64Data.isEmpty {
+            storage = .int64Data(ContiguousArray(t.int64Data))
+        } else if !t.doubleData.isEmpty {
+            storage = .doubleData(ContiguousArray(t.doubleData))
+        } else if !t.uint64Data.isEmpty {
+            storage = .uint64Data(ContiguousArray(t.uint64Data))
+        } else if !t.stringData.isEmpty {
+            storage = .stringData(t.stringData.map { Array($0) })
+        }
+
+        var r = Tensor(name: t.name, dataType: type, dims: t.dims, storage: storage)
+        var p = FieldPresence()
+        if t.hasDataType { p.insert(field: 2) }
+        if t.hasName { p.insert(field: 8) }
+        if t.hasRawData || lifted != nil { p.insert(field: 9) }
+        if t.hasDocString { p.insert(field: 12) }
+        r.presence = p
+        r.docString = t.docString
+        r.metadata = t.metadataProps.map(decodePair)
+        if t.hasSegment {
+            var s = Tensor.Segment(begin: t.segment.hasBegin ? t.segment.begin : nil, end: t.segment.hasEnd ? t.segment.end : nil)
+            s.preserved = PreservedFields(Array(t.segment.unknownFields.data))
+            r.segment = s
+        }
+        if t.hasDataLocation { r.dataLocation = Int32(t.dataLocation.rawValue) }
+        if !t.externalData.isEmpty { r.externalData = t.externalData.map(decodePair) }
+        r.preserved = PreservedFields(unknown)
+
+        if t.hasDataLocation && t.dataLocation == .external {
+            guard case .none = storage else {
+                throw error("tensor '\(t.name)' has data_location EXTERNAL but also stores data inline in \(fields[0])")
+            }
+            r.storage = .raw(try loadExternal(r))
+            if r.externalData == nil { r.externalData = [] }
+        }
+        return r
+    }
+
+    private func loadExternal(_ t: Tensor) throws -> TensorBytes {
+        guard let external else {
+            throw error("tensor '\(t.name)' uses external data but the model was not read from a file")
+        }
+        guard let location = t.externalValue("location") else {
+            throw error("tensor '\(t.name)' has data_location EXTERNAL but no 'location' in external_data")
+        }
+        func integer(_ key: String) throws -> Int64? {
+            guard let s = t.externalValue(key) else { return nil }
+            guard let v = Int64(s), v >= 0 else {
+                throw error("tensor '\(t.name)': external_data '\(key)' is '\(s)', not a non-negative integer")
+            }
+            return v
+        }
+        do {
+            return try external.bytes(location: location, offset: try integer("offset") ?? 0, length: try integer("length"))
+        } catch let e as KilnError {
+            var copy = e
+            copy.location.path = path
+            copy.message = "tensor '\(t.name)': " + e.message
+            throw copy
+        }
+    }
+
+    mutating func decodeSparse(_ s: Onnx_SparseTensorProto) throws -> SparseTensor {
+        let values = s.hasValues ? try within("values") { try $0.decodeTensor(s.values) } : nil
+        let indices = s.hasIndices ? try within("indices") { try $0.decodeTensor(s.indices) } : nil
+        var r = SparseTensor(values: values, indices: indices, dims: s.dims)
+        r.preserved = PreservedFields(Array(s.unknownFields.data))
+        return r
+    }
+}

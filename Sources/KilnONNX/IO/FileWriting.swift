@@ -1,0 +1,102 @@
+import KilnIR
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes files atomically: into a temporary file beside the target, then renamed over it. A
+/// failure leaves no partial output and the previous file (possibly the input) untouched.
+struct AtomicFile {
+    let target: String
+    let temporary: String
+    private(set) var descriptor: Int32
+
+    /// Creates the temporary file for `target`. Fails when the target's folder does not exist.
+    init(target: String) throws {
+        let dir: String
+        let base: String
+        if let slash = target.lastIndex(of: "/") {
+            dir = String(target[..<slash]).isEmpty ? "/" : String(target[..<slash])
+            base = String(target[target.index(after: slash)...])
+        } else {
+            dir = "."
+            base = target
+        }
+        var st = stat()
+        guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw KilnError(.invalidInput, "output folder '\(dir)' does not exist", at: .init(file: target))
+        }
+        var template = Array("\(dir)/.\(base).kiln-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw KilnError(.io, "cannot create a temporary file in '\(dir)': \(MappedFile.errnoText())", at: .init(file: target))
+        }
+        fchmod(fd, 0o644)
+        self.target = target
+        self.temporary = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        self.descriptor = fd
+    }
+
+    /// Writes `pieces` in order. Mapped payloads are written in chunks whose pages are released
+    /// from the resident set after writing, so peak memory stays flat however large the model.
+    mutating func write(_ pieces: [OutputPiece]) throws -> Int {
+        var total = 0
+        for piece in pieces {
+            switch piece {
+            case .bytes(let b):
+                try b.withUnsafeBytes { try writeAll($0) }
+                total += b.count
+            case .payload(let p):
+                let chunk = 16 << 20
+                var start = 0
+                while start < p.count {
+                    let slice = p.slice(start..<min(start + chunk, p.count))
+                    try slice.withUnsafeBytes { try writeAll($0) }
+                    MappedFile.release(slice)
+                    start += chunk
+                }
+                total += p.count
+            }
+        }
+        return total
+    }
+
+    private func writeAll(_ buffer: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < buffer.count {
+            let n = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw KilnError(.io, "write failed: \(MappedFile.errnoText())", at: .init(file: target))
+            }
+            offset += n
+        }
+    }
+
+    /// Flushes and closes the temporary file.
+    mutating func finish() throws {
+        guard descriptor >= 0 else { return }
+        if fsync(descriptor) != 0 && errno != EINVAL {
+            throw KilnError(.io, "fsync failed: \(MappedFile.errnoText())", at: .init(file: target))
+        }
+        close(descriptor)
+        descriptor = -1
+    }
+
+    /// Renames the temporary file over the target.
+    func commit() throws {
+        guard rename(temporary, target) == 0 else {
+            throw KilnError(.io, "cannot rename '\(temporary)' to the output: \(MappedFile.errnoText())", at: .init(file: target))
+        }
+    }
+
+    /// Removes the temporary file (after a failure).
+    mutating func discard() {
+        if descriptor >= 0 { close(descriptor); descriptor = -1 }
+        unlink(temporary)
+    }
+}

@@ -1,0 +1,189 @@
+import KilnIR
+
+/// Lifts large `raw_data` payloads out of a serialized `ModelProto` without copying them.
+///
+/// It walks the wire format along the message paths that can hold a `TensorProto`
+/// (`WireMessage.child`), copies everything else verbatim, and replaces each `raw_data` of at least
+/// `threshold` bytes by a small placeholder field (`payloadMarkerField`, varint payload index). The
+/// result is the model's structure, small enough for swift-protobuf to decode quickly; the payloads
+/// stay in the caller's buffer (a memory-mapped file) as byte ranges. Submessages shorter than the
+/// threshold cannot hold a large payload and are copied without being walked.
+struct PayloadLifter {
+    let buffer: UnsafeRawBufferPointer
+    let threshold: Int
+    private(set) var payloads: [Range<Int>] = []
+    private var path: [String] = []
+
+    init(buffer: UnsafeRawBufferPointer, threshold: Int) {
+        self.buffer = buffer
+        self.threshold = max(threshold, 16)
+    }
+
+    /// Returns the structure of the model in `buffer` with large payloads replaced by placeholders.
+    /// Errors name the field path where the bytes stop making sense.
+    mutating func liftModel() throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(min(buffer.count, 1 << 20))
+        try walk(0..<buffer.count, as: .model, into: &out)
+        return out
+    }
+
+    private mutating func walk(_ range: Range<Int>, as kind: WireMessage, into out: inout [UInt8]) throws {
+        var reader = WireReader(buffer, range: range)
+        var counts: [Int: Int] = [:]
+        while !reader.isAtEnd {
+            let field: WireReader.Field
+            do {
+                field = try reader.readField()
+            } catch let e as WireError {
+                var where_ = path
+                if let n = e.field { where_.append(kind.fieldName(n)) }
+                throw KilnError(.invalidInput, "\(e.message) (at byte \(e.offset))", at: .init(path: where_))
+            }
+            let index = counts[field.number, default: 0]
+            counts[field.number] = index + 1
+            if field.wireType == .lengthDelimited {
+                if kind == .tensor && field.number == 9 && field.payload.count >= threshold {
+                    WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &out)
+                    WireWriter.appendVarint(UInt64(payloads.count), to: &out)
+                    payloads.append(field.payload)
+                    continue
+                }
+                if let child = kind.child(field.number), field.payload.count >= threshold {
+                    path.append("\(kind.fieldName(field.number))[\(index)]")
+                    var inner: [UInt8] = []
+                    try walk(field.payload, as: child, into: &inner)
+                    path.removeLast()
+                    WireWriter.appendTag(field: field.number, wireType: .lengthDelimited, to: &out)
+                    WireWriter.appendVarint(UInt64(inner.count), to: &out)
+                    out.append(contentsOf: inner)
+                    continue
+                }
+            }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[field.whole]))
+        }
+    }
+}
+
+/// One piece of an output file: bytes built in memory, or a payload streamed from where it lives.
+enum OutputPiece {
+    case bytes([UInt8])
+    case payload(TensorBytes)
+
+    var count: Int {
+        switch self {
+        case .bytes(let b): return b.count
+        case .payload(let p): return p.count
+        }
+    }
+}
+
+/// Puts payloads back where `PayloadLifter`-style placeholders stand, producing the pieces of the
+/// final file. Enclosing length prefixes are recomputed; `raw_data` is put at its field-number
+/// position within the tensor (after field 8), as protobuf serializers order fields.
+struct PayloadSplicer {
+    let payloads: [TensorBytes]
+
+    struct Pieces {
+        private(set) var items: [OutputPiece] = []
+        private var tail: [UInt8] = []
+        private(set) var count = 0
+        private(set) var hasPayload = false
+
+        mutating func append(_ bytes: UnsafeRawBufferPointer) {
+            count += bytes.count
+            tail.append(contentsOf: bytes)
+        }
+
+        mutating func append(_ bytes: [UInt8]) {
+            count += bytes.count
+            tail.append(contentsOf: bytes)
+        }
+
+        mutating func append(payload: TensorBytes) {
+            flush()
+            items.append(.payload(payload))
+            count += payload.count
+            hasPayload = true
+        }
+
+        mutating func append(_ other: Pieces) {
+            for p in other.finished {
+                switch p {
+                case .bytes(let b): append(b)
+                case .payload(let t): append(payload: t)
+                }
+            }
+        }
+
+        private mutating func flush() {
+            if !tail.isEmpty {
+                items.append(.bytes(tail))
+                tail = []
+            }
+        }
+
+        var finished: [OutputPiece] {
+            var copy = self
+            copy.flush()
+            return copy.items
+        }
+    }
+
+    func splice(_ buffer: UnsafeRawBufferPointer) throws -> [OutputPiece] {
+        if payloads.isEmpty { return [.bytes(Array(buffer))] }
+        return try walk(buffer, 0..<buffer.count, as: .model).finished
+    }
+
+    private func walk(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>, as kind: WireMessage) throws -> Pieces {
+        var reader = WireReader(buffer, range: range)
+        var fields: [WireReader.Field] = []
+        var marker: Int?
+        while !reader.isAtEnd {
+            let f = try reader.readField()
+            if kind == .tensor && f.number == payloadMarkerField && f.wireType == .varint {
+                var r = WireReader(buffer, range: f.payload)
+                marker = Int(try r.readVarint())
+                continue
+            }
+            fields.append(f)
+        }
+        var out = Pieces()
+        if kind == .tensor, let m = marker {
+            guard m < payloads.count else { throw KilnError(.internalError, "payload placeholder \(m) out of range") }
+            var placed = false
+            for f in fields {
+                if !placed && f.number > 9 {
+                    appendRawData(payloads[m], to: &out)
+                    placed = true
+                }
+                out.append(UnsafeRawBufferPointer(rebasing: buffer[f.whole]))
+            }
+            if !placed { appendRawData(payloads[m], to: &out) }
+            return out
+        }
+        for f in fields {
+            if f.wireType == .lengthDelimited, let child = kind.child(f.number) {
+                let inner = try walk(buffer, f.payload, as: child)
+                if inner.hasPayload {
+                    var head: [UInt8] = []
+                    WireWriter.appendTag(field: f.number, wireType: .lengthDelimited, to: &head)
+                    WireWriter.appendVarint(UInt64(inner.count), to: &head)
+                    out.append(head)
+                    out.append(inner)
+                    continue
+                }
+            }
+            out.append(UnsafeRawBufferPointer(rebasing: buffer[f.whole]))
+        }
+        return out
+    }
+
+    private func appendRawData(_ payload: TensorBytes, to out: inout Pieces) {
+        var head: [UInt8] = []
+        WireWriter.appendTag(field: 9, wireType: .lengthDelimited, to: &head)
+        WireWriter.appendVarint(UInt64(payload.count), to: &head)
+        out.append(head)
+        out.append(payload: payload)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+import KilnIR
+@testable import KilnONNX
+
+@Suite struct FileWriteTests {
+    @Test func writeThenReadIsByteIdenticalAndAtomic() throws {
+        let dir = try temporaryDirectory()
+        let path = dir.path + "/m.onnx"
+        try ModelFile.write(richModel(), to: path)
+        let first = try Data(contentsOf: URL(fileURLWithPath: path))
+        let model = try ModelFile.read(path)
+        try ModelFile.write(model, to: path)  // over its own input
+        let second = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(first == second)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("kiln-") }
+        #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+    }
+
+    @Test func singleExternalFileRoundTrips() throws {
+        let dir = try temporaryDirectory()
+        let path = dir.path + "/m.onnx"
+        let report = try ModelFile.write(richModel(), to: path,
+                                         options: .init(externalData: .single(location: "w.data", threshold: 1024)))
+        #expect(report.externalFiles.map(\.name) == ["w.data"])
+        #expect(report.externalFiles[0].bytes == 4096 * 4)
+        let back = try ModelFile.read(path)
+        let big = back.graph[value: back.graph.valueID(named: "big")!].initializer!
+        #expect(big.externalValue("location") == "w.data")
+        // Inline again: equal to the original inline encoding.
+        #expect(try ModelFile.encode(back) == ModelFile.encode(richModel()))
+        // Preserve mode keeps it external at the same offsets: byte-identical model file.
+        try ModelFile.write(back, to: dir.path + "/copy.onnx")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.path + "/copy.onnx")) == Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    @Test func perTensorFilesAreNamedAfterTensors() throws {
+        let dir = try temporaryDirectory()
+        let report = try ModelFile.write(richModel(), to: dir.path + "/m.onnx", options: .init(externalData: .perTensor(threshold: 0)))
+        #expect(Set(report.externalFiles.map(\.name)).isSuperset(of: ["big.bin"]))
+        let back = try ModelFile.read(dir.path + "/m.onnx")
+        #expect(try ModelFile.encode(back) == ModelFile.encode(richModel()))
+    }
+
+    @Test func missingOutputFolderFailsWithoutWriting() throws {
+        let dir = try temporaryDirectory()
+        #expect(throws: KilnError.self) { try ModelFile.write(richModel(), to: dir.path + "/nope/m.onnx") }
+    }
+
+    @Test func missingExternalFileIsAnInputError() throws {
+        let dir = try temporaryDirectory()
+        let path = dir.path + "/m.onnx"
+        try ModelFile.write(richModel(), to: path, options: .init(externalData: .single(location: "w.data", threshold: 1024)))
+        try FileManager.default.removeItem(atPath: dir.path + "/w.data")
+        do {
+            _ = try ModelFile.read(path)
+            Issue.record("expected failure")
+        } catch let e as KilnError {
+            #expect(e.description.contains("w.data") && e.description.contains("big") && e.description.contains(path))
+        }
+    }
+}
