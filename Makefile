@@ -20,7 +20,9 @@ all: build
 # System packages Kiln's build and tests need. Installs only what is missing.
 system-deps:
 	@missing=""; \
-	for p in python3-venv; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v $(PYTHON) >/dev/null || missing="$$missing python3"; \
+	$(PYTHON) -m venv --help >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	command -v swift >/dev/null || { echo "swift is not installed: Kiln needs Swift 6 (https://swift.org/install)"; exit 2; }; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

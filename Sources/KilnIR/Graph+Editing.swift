@@ -176,16 +176,19 @@ extension Graph {
     @discardableResult
     public mutating func addNode(_ node: Node, inputs: [ValueID?], outputs: [ValueID?],
                                  at position: Position = .end) throws -> NodeID {
-        for case let v? in inputs + outputs where !contains(v) {
+        for case let v? in inputs where !contains(v) {
             throw KilnError(.invalidGraph, "\(node.label): \(v) is not a value of graph '\(name)'")
         }
-        var seenOutputs = Set<ValueID>()
-        for case let v? in outputs {
-            if let p = self[value: v].producer {
+        for (k, slot) in outputs.enumerated() {
+            guard let v = slot else { continue }
+            guard contains(v) else {
+                throw KilnError(.invalidGraph, "\(node.label): \(v) is not a value of graph '\(name)'")
+            }
+            if let p = valueStore[Int(v.index)]!.producer {
                 throw KilnError(.invalidGraph,
                                 "\(node.label): output '\(self[value: v].name)' is already produced by \(self[node: p].label)")
             }
-            guard seenOutputs.insert(v).inserted else {
+            if outputs[..<k].contains(v) {
                 throw KilnError(.invalidGraph, "\(node.label): output '\(self[value: v].name)' is listed twice")
             }
         }
@@ -200,19 +203,20 @@ extension Graph {
             if case .after = position { insertAt = i + 1 } else { insertAt = i }
         }
         var n = node
-        n.inputs = Array(repeating: nil, count: inputs.count)
+        n.inputs = inputs
         n.outputs = outputs
         let id = NodeID(nodeStore.count)
         nodeStore.append(n)
-        order.insert(id, at: insertAt)
+        if insertAt == order.count { order.append(id) } else { order.insert(id, at: insertAt) }
         for (slot, v) in outputs.enumerated() {
             if let v {
-                self[value: v].producer = id
-                self[value: v].producerOutputIndex = slot
+                valueStore[Int(v.index)]!.producer = id
+                valueStore[Int(v.index)]!.producerOutputIndex = slot
             }
         }
-        for (slot, v) in inputs.enumerated() where v != nil {
-            setInput(of: id, at: slot, to: v)
+        // The new node's slots already hold the inputs; record the matching uses.
+        for (slot, v) in inputs.enumerated() {
+            if let v { valueStore[Int(v.index)]!.uses.append(Use(node: id, index: slot)) }
         }
         return id
     }
@@ -235,19 +239,22 @@ extension Graph {
     /// The one method that changes a use: points input slot `index` of `node` at `value` (or empties
     /// it), updating the use lists of the old and the new value. `index == inputs.count` appends.
     public mutating func setInput(of node: NodeID, at index: Int, to value: ValueID?) {
-        let count = self[node: node].inputs.count
+        let n = Int(node.index)
+        precondition(n < nodeStore.count && isLive(nodeStore, n), "setInput: node \(node) was removed")
+        let count = nodeStore[n]!.inputs.count
         precondition(index >= 0 && index <= count, "setInput: slot \(index) out of range for \(self[node: node].label)")
         if let v = value { precondition(contains(v), "setInput: \(v) is not a value of this graph") }
         if index == count {
-            self[node: node].inputs.append(nil)
+            nodeStore[n]!.inputs.append(nil)
         }
-        if let old = self[node: node].inputs[index] {
+        if let old = nodeStore[n]!.inputs[index] {
             let use = Use(node: node, index: index)
-            if let k = self[value: old].uses.firstIndex(of: use) { self[value: old].uses.remove(at: k) }
+            let o = Int(old.index)
+            if let k = valueStore[o]!.uses.firstIndex(of: use) { valueStore[o]!.uses.remove(at: k) }
         }
-        self[node: node].inputs[index] = value
+        nodeStore[n]!.inputs[index] = value
         if let v = value {
-            self[value: v].uses.append(Use(node: node, index: index))
+            valueStore[Int(v.index)]!.uses.append(Use(node: node, index: index))
         }
     }
 

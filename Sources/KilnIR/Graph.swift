@@ -52,6 +52,14 @@ public struct Graph: Hashable, Sendable {
         self.infoOverrides = [:]
     }
 
+    /// Reserves room for `nodes` nodes and `values` values (decoders know the counts up front).
+    public mutating func reserveCapacity(nodes: Int, values: Int) {
+        nodeStore.reserveCapacity(nodes)
+        order.reserveCapacity(nodes)
+        valueStore.reserveCapacity(values)
+        nameTable.reserveCapacity(values)
+    }
+
     // MARK: Queries
 
     public var nodeCount: Int { order.count }
@@ -64,7 +72,7 @@ public struct Graph: Hashable, Sendable {
         }
         _modify {
             let i = Int(id.index)
-            precondition(nodeStore[i] != nil, "node \(id) was removed")
+            precondition(isLive(nodeStore, i), "node \(id) was removed")
             var n = nodeStore[i].take()!
             defer { nodeStore[i] = n }
             yield &n
@@ -79,19 +87,29 @@ public struct Graph: Hashable, Sendable {
         }
         _modify {
             let i = Int(id.index)
-            precondition(valueStore[i] != nil, "value \(id) was removed")
+            precondition(isLive(valueStore, i), "value \(id) was removed")
             var v = valueStore[i].take()!
             defer { valueStore[i] = v }
             yield &v
         }
     }
 
+    /// The node producing `id`, without copying the value.
+    public func producer(of id: ValueID) -> NodeID? {
+        valueStore[Int(id.index)]!.producer
+    }
+
+    /// The name of value `id`, without copying the value.
+    public func name(of id: ValueID) -> String {
+        valueStore[Int(id.index)]!.name
+    }
+
     public func contains(_ id: NodeID) -> Bool {
-        Int(id.index) < nodeStore.count && nodeStore[Int(id.index)] != nil
+        Int(id.index) < nodeStore.count && isLive(nodeStore, Int(id.index))
     }
 
     public func contains(_ id: ValueID) -> Bool {
-        Int(id.index) < valueStore.count && valueStore[Int(id.index)] != nil
+        Int(id.index) < valueStore.count && isLive(valueStore, Int(id.index))
     }
 
     /// The value named `name` in this graph (not enclosing graphs).
@@ -99,7 +117,7 @@ public struct Graph: Hashable, Sendable {
 
     /// All live values, in creation order.
     public var valueIDs: [ValueID] {
-        valueStore.indices.compactMap { valueStore[$0] == nil ? nil : ValueID($0) }
+        valueStore.indices.compactMap { isLive(valueStore, $0) ? ValueID($0) : nil }
     }
 
     /// Nodes in graph order, as (ID, node) snapshots.
@@ -203,4 +221,12 @@ public struct TensorAnnotation: Hashable, Sendable {
         self.presence = FieldPresence()
         self.preserved = PreservedFields()
     }
+}
+
+/// Whether slot `i` of an arena holds a live element, without copying it (comparing an
+/// `Optional<Value>` with `nil` through `Equatable` would copy the whole value).
+@inline(__always)
+func isLive<T>(_ store: ContiguousArray<T?>, _ i: Int) -> Bool {
+    if case .some = store[i] { return true }
+    return false
 }

@@ -93,10 +93,31 @@ public struct Value: Hashable, Sendable {
     public internal(set) var producerOutputIndex: Int
     /// Node input slots reading this value, in no particular order.
     public internal(set) var uses: [Use]
+    /// The initializer, boxed so that values stay small (most have none).
+    var constant: Constant?
+
+    indirect enum Constant: Hashable, Sendable {
+        case dense(Tensor)
+        case sparse(SparseTensor)
+    }
+
     /// A constant initializer for this value (dense).
-    public var initializer: Tensor?
+    public var initializer: Tensor? {
+        get { if case .dense(let t)? = constant { return t } else { return nil } }
+        set {
+            if let t = newValue { constant = .dense(t) }
+            else if case .dense? = constant { constant = nil }
+        }
+    }
+
     /// A sparse initializer for this value.
-    public var sparseInitializer: SparseTensor?
+    public var sparseInitializer: SparseTensor? {
+        get { if case .sparse(let s)? = constant { return s } else { return nil } }
+        set {
+            if let s = newValue { constant = .sparse(s) }
+            else if case .sparse? = constant { constant = nil }
+        }
+    }
 
     init(name: String) {
         self.name = name
@@ -108,9 +129,8 @@ public struct Value: Hashable, Sendable {
         self.producer = nil
         self.producerOutputIndex = 0
         self.uses = []
-        self.initializer = nil
-        self.sparseInitializer = nil
+        self.constant = nil
     }
 
-    public var isConstant: Bool { initializer != nil || sparseInitializer != nil }
+    public var isConstant: Bool { if case .some = constant { return true } else { return false } }
 }

@@ -65,5 +65,6 @@ struct Convert: ParsableCommand {
             line += "; external data: " + report.externalFiles.map { "\($0.name) (\($0.bytes) bytes)" }.joined(separator: ", ")
         }
         print(line)
+        withExtendedLifetime(model) { exitSuccessfully() }
     }
 }

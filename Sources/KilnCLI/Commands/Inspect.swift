@@ -31,5 +31,6 @@ struct Inspect: ParsableCommand {
         } else {
             print(summary.text)
         }
+        withExtendedLifetime(model) { exitSuccessfully() }
     }
 }

@@ -102,7 +102,6 @@ extension ProtoDecoder {
             return try external.bytes(location: location, offset: try integer("offset") ?? 0, length: try integer("length"))
         } catch let e as KilnError {
             var copy = e
-            copy.location.path = path
             copy.message = "tensor '\(t.name)': " + e.message
             throw copy
         }

@@ -13,8 +13,6 @@ struct ProtoDecoder {
     /// Payloads lifted out of the model file, indexed by placeholder.
     let payloads: [TensorBytes]
     let external: ExternalDataResolver?
-    /// Location path for error messages (`graph`, `node[3](conv1)`, ...).
-    var path: [String] = []
 
     init(payloads: [TensorBytes], external: ExternalDataResolver?) {
         self.payloads = payloads
@@ -22,13 +20,17 @@ struct ProtoDecoder {
     }
 
     func error(_ message: String) -> KilnError {
-        KilnError(.invalidInput, message, at: .init(path: path))
+        KilnError(.invalidInput, message)
     }
 
-    mutating func within<T>(_ component: String, _ body: (inout ProtoDecoder) throws -> T) rethrows -> T {
-        path.append(component)
-        defer { path.removeLast() }
-        return try body(&self)
+    /// Runs `body`; an error thrown inside gets `component` prepended to its location path
+    /// (`graph`, `node[3](conv1)`, ...). The component is built only when an error happens.
+    mutating func within<T>(_ component: @autoclosure () -> String, _ body: (inout ProtoDecoder) throws -> T) rethrows -> T {
+        do {
+            return try body(&self)
+        } catch let e as KilnError {
+            throw e.within(component())
+        }
     }
 
     // MARK: Model
@@ -143,6 +145,8 @@ struct ProtoDecoder {
 
     mutating func decodeGraph(_ p: Onnx_GraphProto) throws -> Graph {
         var g = Graph(name: p.name)
+        g.reserveCapacity(nodes: p.node.count,
+                          values: p.node.count * 2 + p.initializer.count + p.input.count + p.output.count)
         g.docString = p.docString
         if p.hasName { g.presence.insert(field: 2) }
         if p.hasDocString { g.presence.insert(field: 10) }
@@ -216,7 +220,7 @@ struct ProtoDecoder {
                 var node = Node(opType: n.opType, domain: n.domain, name: n.name)
                 node.overload = n.overload
                 node.docString = n.docString
-                node.metadata = n.metadataProps.map(d.decodePair)
+                if !n.metadataProps.isEmpty { node.metadata = n.metadataProps.map(d.decodePair) }
                 var p = FieldPresence()
                 if n.hasName { p.insert(field: 3) }
                 if n.hasOpType { p.insert(field: 4) }
@@ -224,22 +228,28 @@ struct ProtoDecoder {
                 if n.hasDomain { p.insert(field: 7) }
                 if n.hasOverload { p.insert(field: 8) }
                 node.presence = p
-                var opaque = Onnx_NodeProto()
-                opaque.deviceConfigurations = n.deviceConfigurations
-                node.preserved = try d.preserved(opaque, n.unknownFields)
-                node.attributes = try n.attribute.enumerated().map { j, a in
-                    try d.within("attribute[\(j)](\(a.name))") { try $0.decodeAttribute(a) }
+                if !n.deviceConfigurations.isEmpty {
+                    var opaque = Onnx_NodeProto()
+                    opaque.deviceConfigurations = n.deviceConfigurations
+                    node.preserved = try d.preserved(opaque, n.unknownFields)
+                } else if !n.unknownFields.data.isEmpty {
+                    node.preserved = PreservedFields(Array(n.unknownFields.data))
+                }
+                if !n.attribute.isEmpty {
+                    node.attributes = try n.attribute.enumerated().map { j, a in
+                        try d.within("attribute[\(j)](\(a.name))") { try $0.decodeAttribute(a) }
+                    }
                 }
                 let inputs: [ValueID?] = n.input.map { $0.isEmpty ? nil : g.value(named: $0) }
                 var outputs: [ValueID?] = []
-                var seen = Set<ValueID>()
+                outputs.reserveCapacity(n.output.count)
                 for name in n.output {
                     if name.isEmpty { outputs.append(nil); continue }
                     let id = g.value(named: name)
-                    if let producer = g[value: id].producer {
+                    if let producer = g.producer(of: id) {
                         throw d.error("output '\(name)' is already produced by \(g[node: producer].label); ONNX graphs assign each name once")
                     }
-                    guard seen.insert(id).inserted else { throw d.error("output '\(name)' is listed twice") }
+                    guard !outputs.contains(id) else { throw d.error("output '\(name)' is listed twice") }
                     outputs.append(id)
                 }
                 _ = try g.addNode(node, inputs: inputs, outputs: outputs)

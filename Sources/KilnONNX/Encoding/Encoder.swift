@@ -140,8 +140,8 @@ struct ProtoEncoder {
         for id in g.order {
             let n = g[node: id]
             var r = Onnx_NodeProto()
-            r.input = n.inputs.map { $0.map { g[value: $0].name } ?? "" }
-            r.output = n.outputs.map { $0.map { g[value: $0].name } ?? "" }
+            r.input = n.inputs.map { $0.map { g.name(of: $0) } ?? "" }
+            r.output = n.outputs.map { $0.map { g.name(of: $0) } ?? "" }
             let p = n.presence
             if p.contains(field: 3) || !n.name.isEmpty { r.name = n.name }
             if p.contains(field: 4) || !n.opType.isEmpty { r.opType = n.opType }
