@@ -151,13 +151,13 @@ extension Graph {
     /// Sets the dense initializer of an existing value (appending it to the initializer order when
     /// it had none).
     public mutating func attachInitializer(_ tensor: Tensor, to id: ValueID) {
-        if self[value: id].initializer == nil { initializerOrder.append(id) }
+        if case .dense? = valueStore[Int(id.index)]!.constant {} else { initializerOrder.append(id) }
         self[value: id].initializer = tensor
     }
 
     /// Sets the sparse initializer of an existing value.
     public mutating func attachSparseInitializer(_ tensor: SparseTensor, to id: ValueID) {
-        if self[value: id].sparseInitializer == nil { sparseInitializerOrder.append(id) }
+        if case .sparse? = valueStore[Int(id.index)]!.constant {} else { sparseInitializerOrder.append(id) }
         self[value: id].sparseInitializer = tensor
     }
 

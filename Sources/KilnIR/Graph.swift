@@ -99,6 +99,11 @@ public struct Graph: Hashable, Sendable {
         valueStore[Int(id.index)]!.producer
     }
 
+    /// Whether value `id` has a dense or sparse initializer, without copying the value.
+    public func isConstant(_ id: ValueID) -> Bool {
+        valueStore[Int(id.index)]!.isConstant
+    }
+
     /// The name of value `id`, without copying the value.
     public func name(of id: ValueID) -> String {
         valueStore[Int(id.index)]!.name

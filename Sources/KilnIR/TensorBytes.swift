@@ -60,6 +60,16 @@ public struct TensorBytes: Sendable, Hashable, CustomStringConvertible {
         self.count = n
     }
 
+    /// Heap copy of raw memory (a `memcpy`).
+    public init(copying bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(n, 1), alignment: 16)
+        if n > 0 { p.copyMemory(from: bytes.baseAddress!, byteCount: n) }
+        self.init(storage: ByteStorage(base: UnsafeRawPointer(p), count: n, origin: nil) { ptr, _ in
+            UnsafeMutableRawPointer(mutating: ptr).deallocate()
+        })
+    }
+
     /// Heap copy of `bytes`.
     public init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         self.init(storage: ByteStorage(copying: bytes))

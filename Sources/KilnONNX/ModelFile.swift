@@ -6,6 +6,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reading and writing `.onnx` files: the public face of the codec.
 ///
@@ -66,6 +69,7 @@ public enum ModelFile {
 
     static func decode(storage: ByteStorage, external: ExternalDataResolver?, options: ReadOptions) throws -> Model {
         let buffer = UnsafeRawBufferPointer(start: storage.base, count: storage.count)
+        var phases = PhaseTimer()
         var lifter = PayloadLifter(buffer: buffer, threshold: options.liftThreshold)
         let structure: [UInt8]
         do {
@@ -89,6 +93,7 @@ public enum ModelFile {
             throw KilnError(.invalidInput,
                             "not an ONNX model: field \(mismatch) has the wrong wire type for ModelProto (is this a TensorProto, GraphProto or other message?)")
         }
+        phases.mark("lift + protobuf decode")
         guard proto.hasIrVersion || proto.hasGraph else {
             throw KilnError(.invalidInput,
                             "not an ONNX model: the file parses as protobuf but has neither 'ir_version' nor 'graph' (is it a TensorProto or GraphProto?)")
@@ -96,6 +101,7 @@ public enum ModelFile {
         let payloads = lifter.payloads.map { TensorBytes(storage: storage, offset: $0.lowerBound, count: $0.count) }
         var decoder = ProtoDecoder(payloads: payloads, external: external)
         let model = try decoder.decodeModel(proto)
+        phases.mark("build IR")
         if invariantChecksEnabled {
             try model.forEachGraph { g, path in
                 do { try g.checkInvariants() } catch let e as KilnError { throw e.within(path) }
@@ -135,11 +141,16 @@ public enum ModelFile {
     }
 
     static func encodePieces(_ model: Model, plan: ExternalDataPlan?) throws -> [OutputPiece] {
+        var phases = PhaseTimer()
         var encoder = ProtoEncoder(externalPlan: plan)
         let proto = try encoder.encodeModel(model)
+        phases.mark("IR to protobuf")
         let structure: [UInt8] = try proto.serializedBytes()
+        phases.mark("protobuf serialize")
         let splicer = PayloadSplicer(payloads: encoder.payloads)
-        return try structure.withUnsafeBytes { try splicer.splice($0) }
+        let pieces = try structure.withUnsafeBytes { try splicer.splice($0) }
+        phases.mark("splice payloads")
+        return pieces
     }
 
     /// Bytes the model's payloads would take inline under `mode`.
@@ -189,7 +200,9 @@ public enum ModelFile {
             var written: [(name: String, bytes: Int)] = []
             do {
                 for location in plan?.fileOrder ?? [] {
-                    var f = try AtomicFile(target: (dir.isEmpty ? "" : dir + "/") + location)
+                    let target = (dir.isEmpty ? "" : dir + "/") + location
+                    try AtomicFile.createParentFolders(of: target, below: dir.isEmpty ? "." : dir)
+                    var f = try AtomicFile(target: target)
                     files.append(f)
                     let n = try f.write(plan!.pieces(of: location))
                     try f.finish()
@@ -216,5 +229,23 @@ public enum ModelFile {
     public static func defaultDataLocation(for path: String) -> String {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         return name + ".data"
+    }
+}
+
+/// Prints how long each phase took to stderr when `KILN_TIMINGS=1`.
+struct PhaseTimer {
+    static let enabled: Bool = {
+        guard let v = getenv("KILN_TIMINGS") else { return false }
+        return String(cString: v) == "1"
+    }()
+    private var last = ContinuousClock.now
+
+    mutating func mark(_ phase: String) {
+        guard PhaseTimer.enabled else { return }
+        let now = ContinuousClock.now
+        let ms = Double((now - last).components.attoseconds) / 1e15 + Double((now - last).components.seconds) * 1000
+        var line = "kiln: timing: \(phase): \((ms * 10).rounded() / 10) ms\n"
+        line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+        last = now
     }
 }

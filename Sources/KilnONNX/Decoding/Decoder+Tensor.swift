@@ -24,16 +24,16 @@ extension ProtoDecoder {
             }
         }
 
-        var fields: [String] = []
-        if t.hasRawData || lifted != nil { fields.append("raw_data") }
-        if !t.floatData.isEmpty { fields.append("float_data") }
-        if !t.int32Data.isEmpty { fields.append("int32_data") }
-        if !t.int64Data.isEmpty { fields.append("int64_data") }
-        if !t.doubleData.isEmpty { fields.append("double_data") }
-        if !t.uint64Data.isEmpty { fields.append("uint64_data") }
-        if !t.stringData.isEmpty { fields.append("string_data") }
-        guard fields.count <= 1 else {
-            throw error("tensor '\(t.name)' stores data in both \(fields.joined(separator: " and ")); ONNX allows one")
+        var fieldCount = 0
+        if t.hasRawData || lifted != nil { fieldCount += 1 }
+        if !t.floatData.isEmpty { fieldCount += 1 }
+        if !t.int32Data.isEmpty { fieldCount += 1 }
+        if !t.int64Data.isEmpty { fieldCount += 1 }
+        if !t.doubleData.isEmpty { fieldCount += 1 }
+        if !t.uint64Data.isEmpty { fieldCount += 1 }
+        if !t.stringData.isEmpty { fieldCount += 1 }
+        guard fieldCount <= 1 else {
+            throw error("tensor '\(t.name)' stores data in \(dataFieldNames(t, lifted: lifted != nil).joined(separator: " and ")); ONNX allows one")
         }
 
         var storage: Tensor.Storage = .none
@@ -41,7 +41,7 @@ extension ProtoDecoder {
             guard k < payloads.count else { throw error("internal: payload placeholder out of range") }
             storage = .raw(payloads[k])
         } else if t.hasRawData {
-            storage = .raw(TensorBytes(t.rawData))
+            storage = .raw(t.rawData.withUnsafeBytes { TensorBytes(copying: $0) })
         } else if !t.floatData.isEmpty {
             storage = .floatData(ContiguousArray(t.floatData))
         } else if !t.int32Data.isEmpty {
@@ -64,7 +64,7 @@ extension ProtoDecoder {
         if t.hasDocString { p.insert(field: 12) }
         r.presence = p
         r.docString = t.docString
-        r.metadata = t.metadataProps.map(decodePair)
+        if !t.metadataProps.isEmpty { r.metadata = t.metadataProps.map(decodePair) }
         if t.hasSegment {
             var s = Tensor.Segment(begin: t.segment.hasBegin ? t.segment.begin : nil, end: t.segment.hasEnd ? t.segment.end : nil)
             s.preserved = PreservedFields(Array(t.segment.unknownFields.data))
@@ -76,12 +76,24 @@ extension ProtoDecoder {
 
         if t.hasDataLocation && t.dataLocation == .external {
             guard case .none = storage else {
-                throw error("tensor '\(t.name)' has data_location EXTERNAL but also stores data inline in \(fields[0])")
+                throw error("tensor '\(t.name)' has data_location EXTERNAL but also stores data inline in \(dataFieldNames(t, lifted: lifted != nil)[0])")
             }
             r.storage = .raw(try loadExternal(r))
             if r.externalData == nil { r.externalData = [] }
         }
         return r
+    }
+
+    private func dataFieldNames(_ t: Onnx_TensorProto, lifted: Bool) -> [String] {
+        var fields: [String] = []
+        if t.hasRawData || lifted { fields.append("raw_data") }
+        if !t.floatData.isEmpty { fields.append("float_data") }
+        if !t.int32Data.isEmpty { fields.append("int32_data") }
+        if !t.int64Data.isEmpty { fields.append("int64_data") }
+        if !t.doubleData.isEmpty { fields.append("double_data") }
+        if !t.uint64Data.isEmpty { fields.append("uint64_data") }
+        if !t.stringData.isEmpty { fields.append("string_data") }
+        return fields
     }
 
     private func loadExternal(_ t: Tensor) throws -> TensorBytes {

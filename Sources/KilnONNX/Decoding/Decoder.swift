@@ -164,7 +164,7 @@ struct ProtoDecoder {
             try within("initializer[\(i)](\(t.name))") { d in
                 guard !t.name.isEmpty else { throw d.error("initializer has no name") }
                 let id = g.value(named: t.name)
-                guard !g[value: id].isConstant else { throw d.error("initializer '\(t.name)' is defined twice") }
+                guard !g.isConstant(id) else { throw d.error("initializer '\(t.name)' is defined twice") }
                 g.attachInitializer(try d.decodeTensor(t), to: id)
             }
         }
@@ -173,7 +173,7 @@ struct ProtoDecoder {
                 let sparse = try d.decodeSparse(s)
                 guard !sparse.name.isEmpty else { throw d.error("sparse initializer has no name (values.name is empty)") }
                 let id = g.value(named: sparse.name)
-                guard !g[value: id].isConstant else { throw d.error("initializer '\(sparse.name)' is defined twice") }
+                guard !g.isConstant(id) else { throw d.error("initializer '\(sparse.name)' is defined twice") }
                 g.attachSparseInitializer(sparse, to: id)
             }
         }

@@ -41,6 +41,23 @@ struct AtomicFile {
         self.descriptor = fd
     }
 
+    /// Creates the folders between `base` (which must exist) and `target`'s parent, for external
+    /// data locations such as `weights/part0.bin`.
+    static func createParentFolders(of target: String, below base: String) throws {
+        guard let slash = target.lastIndex(of: "/") else { return }
+        let parent = String(target[..<slash])
+        guard parent.count > base.count, parent.hasPrefix(base) else { return }
+        var path = base
+        for part in parent.dropFirst(base.count).split(separator: "/") {
+            path += "/" + part
+            var st = stat()
+            if stat(path, &st) == 0 { continue }
+            guard mkdir(path, 0o755) == 0 else {
+                throw KilnError(.io, "cannot create folder '\(path)': \(MappedFile.errnoText())", at: .init(file: target))
+            }
+        }
+    }
+
     /// Writes `pieces` in order. Mapped payloads are written in chunks whose pages are released
     /// from the resident set after writing, so peak memory stays flat however large the model.
     mutating func write(_ pieces: [OutputPiece]) throws -> Int {

@@ -30,7 +30,13 @@ struct PayloadLifter {
 
     private mutating func walk(_ range: Range<Int>, as kind: WireMessage, into out: inout [UInt8]) throws {
         var reader = WireReader(buffer, range: range)
-        var counts: [Int: Int] = [:]
+        // Occurrences so far of each field number below 32 (for error paths such as initializer[3]).
+        var counts = [Int](repeating: 0, count: 32)
+        // Fields copied verbatim are copied in runs: `pending` is the start of the current run.
+        var pending = range.lowerBound
+        func flush(upTo end: Int, _ out: inout [UInt8]) {
+            if end > pending { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[pending..<end])) }
+        }
         while !reader.isAtEnd {
             let field: WireReader.Field
             do {
@@ -40,28 +46,28 @@ struct PayloadLifter {
                 if let n = e.field { where_.append(kind.fieldName(n)) }
                 throw KilnError(.invalidInput, "\(e.message) (at byte \(e.offset))", at: .init(path: where_))
             }
-            let index = counts[field.number, default: 0]
-            counts[field.number] = index + 1
-            if field.wireType == .lengthDelimited {
-                if kind == .tensor && field.number == 9 && field.payload.count >= threshold {
-                    WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &out)
-                    WireWriter.appendVarint(UInt64(payloads.count), to: &out)
-                    payloads.append(field.payload)
-                    continue
-                }
-                if let child = kind.child(field.number), field.payload.count >= threshold {
-                    path.append("\(kind.fieldName(field.number))[\(index)]")
-                    var inner: [UInt8] = []
-                    try walk(field.payload, as: child, into: &inner)
-                    path.removeLast()
-                    WireWriter.appendTag(field: field.number, wireType: .lengthDelimited, to: &out)
-                    WireWriter.appendVarint(UInt64(inner.count), to: &out)
-                    out.append(contentsOf: inner)
-                    continue
-                }
+            let index = field.number < 32 ? counts[field.number] : 0
+            if field.number < 32 { counts[field.number] += 1 }
+            guard field.wireType == .lengthDelimited, field.payload.count >= threshold else { continue }
+            if kind == .tensor && field.number == 9 {
+                flush(upTo: field.whole.lowerBound, &out)
+                WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &out)
+                WireWriter.appendVarint(UInt64(payloads.count), to: &out)
+                payloads.append(field.payload)
+                pending = field.whole.upperBound
+            } else if let child = kind.child(field.number) {
+                flush(upTo: field.whole.lowerBound, &out)
+                path.append("\(kind.fieldName(field.number))[\(index)]")
+                var inner: [UInt8] = []
+                try walk(field.payload, as: child, into: &inner)
+                path.removeLast()
+                WireWriter.appendTag(field: field.number, wireType: .lengthDelimited, to: &out)
+                WireWriter.appendVarint(UInt64(inner.count), to: &out)
+                out.append(contentsOf: inner)
+                pending = field.whole.upperBound
             }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[field.whole]))
         }
+        flush(upTo: range.upperBound, &out)
     }
 }
 
