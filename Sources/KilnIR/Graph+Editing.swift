@@ -24,6 +24,7 @@ extension Graph {
         v.type = type
         let id = ValueID(valueStore.count)
         valueStore.append(v)
+        valueLive.append(true)
         nameTable[name] = id
         return id
     }
@@ -78,7 +79,7 @@ extension Graph {
             infoOverrides = infoOverrides.filter { if case .valueInfo = $0.key { return false } else { return true } }
         }
         nameTable[v.name] = nil
-        valueStore[Int(id.index)] = nil
+        valueStore[Int(id.index)] = Value(name: ""); valueLive[Int(id.index)] = false
     }
 
     // MARK: Graph inputs, outputs, initializers, value_info
@@ -151,13 +152,13 @@ extension Graph {
     /// Sets the dense initializer of an existing value (appending it to the initializer order when
     /// it had none).
     public mutating func attachInitializer(_ tensor: Tensor, to id: ValueID) {
-        if case .dense? = valueStore[Int(id.index)]!.constant {} else { initializerOrder.append(id) }
+        if case .dense? = valueStore[Int(id.index)].constant {} else { initializerOrder.append(id) }
         self[value: id].initializer = tensor
     }
 
     /// Sets the sparse initializer of an existing value.
     public mutating func attachSparseInitializer(_ tensor: SparseTensor, to id: ValueID) {
-        if case .sparse? = valueStore[Int(id.index)]!.constant {} else { sparseInitializerOrder.append(id) }
+        if case .sparse? = valueStore[Int(id.index)].constant {} else { sparseInitializerOrder.append(id) }
         self[value: id].sparseInitializer = tensor
     }
 
@@ -184,7 +185,7 @@ extension Graph {
             guard contains(v) else {
                 throw KilnError(.invalidGraph, "\(node.label): \(v) is not a value of graph '\(name)'")
             }
-            if let p = valueStore[Int(v.index)]!.producer {
+            if let p = valueStore[Int(v.index)].producer {
                 throw KilnError(.invalidGraph,
                                 "\(node.label): output '\(self[value: v].name)' is already produced by \(self[node: p].label)")
             }
@@ -207,16 +208,17 @@ extension Graph {
         n.outputs = outputs
         let id = NodeID(nodeStore.count)
         nodeStore.append(n)
+        nodeLive.append(true)
         if insertAt == order.count { order.append(id) } else { order.insert(id, at: insertAt) }
         for (slot, v) in outputs.enumerated() {
             if let v {
-                valueStore[Int(v.index)]!.producer = id
-                valueStore[Int(v.index)]!.producerOutputIndex = slot
+                valueStore[Int(v.index)].producer = id
+                valueStore[Int(v.index)].producerOutputIndex = slot
             }
         }
         // The new node's slots already hold the inputs; record the matching uses.
         for (slot, v) in inputs.enumerated() {
-            if let v { valueStore[Int(v.index)]!.uses.append(Use(node: id, index: slot)) }
+            if let v { valueStore[Int(v.index)].uses.append(Use(node: id, index: slot)) }
         }
         return id
     }
@@ -240,21 +242,21 @@ extension Graph {
     /// it), updating the use lists of the old and the new value. `index == inputs.count` appends.
     public mutating func setInput(of node: NodeID, at index: Int, to value: ValueID?) {
         let n = Int(node.index)
-        precondition(n < nodeStore.count && isLive(nodeStore, n), "setInput: node \(node) was removed")
-        let count = nodeStore[n]!.inputs.count
+        precondition(n < nodeStore.count && isLive(nodeLive, n), "setInput: node \(node) was removed")
+        let count = nodeStore[n].inputs.count
         precondition(index >= 0 && index <= count, "setInput: slot \(index) out of range for \(self[node: node].label)")
         if let v = value { precondition(contains(v), "setInput: \(v) is not a value of this graph") }
         if index == count {
-            nodeStore[n]!.inputs.append(nil)
+            nodeStore[n].inputs.append(nil)
         }
-        if let old = nodeStore[n]!.inputs[index] {
+        if let old = nodeStore[n].inputs[index] {
             let use = Use(node: node, index: index)
             let o = Int(old.index)
-            if let k = valueStore[o]!.uses.firstIndex(of: use) { valueStore[o]!.uses.remove(at: k) }
+            if let k = valueStore[o].uses.firstIndex(of: use) { valueStore[o].uses.remove(at: k) }
         }
-        nodeStore[n]!.inputs[index] = value
+        nodeStore[n].inputs[index] = value
         if let v = value {
-            valueStore[Int(v.index)]!.uses.append(Use(node: node, index: index))
+            valueStore[Int(v.index)].uses.append(Use(node: node, index: index))
         }
     }
 
@@ -298,7 +300,7 @@ extension Graph {
             try removeValue(out)
         }
         order.removeAll { $0 == id }
-        nodeStore[Int(id.index)] = nil
+        nodeStore[Int(id.index)] = Node(opType: ""); nodeLive[Int(id.index)] = false
     }
 
     /// Removes many nodes at once (in any order among themselves); same rules as `removeNode`, but
@@ -325,7 +327,7 @@ extension Graph {
                 self[value: out].producer = nil
                 try removeValue(out)
             }
-            nodeStore[Int(id.index)] = nil
+            nodeStore[Int(id.index)] = Node(opType: ""); nodeLive[Int(id.index)] = false
         }
         order.removeAll { ids.contains($0) }
     }

@@ -32,8 +32,8 @@ extension Graph {
             guard contains(id) else { throw fail("order lists removed node \(id)") }
             guard listed.insert(id).inserted else { throw fail("order lists \(id) twice") }
         }
-        for i in nodeStore.indices where isLive(nodeStore, i) && !listed.contains(NodeID(i)) {
-            throw fail("node \(NodeID(i)) (\(nodeStore[i]!.label)) is live but not in order")
+        for i in nodeStore.indices where isLive(nodeLive, i) && !listed.contains(NodeID(i)) {
+            throw fail("node \(NodeID(i)) (\(nodeStore[i].label)) is live but not in order")
         }
         for id in order {
             let node = self[node: id]

@@ -12,8 +12,12 @@ public struct Graph: Hashable, Sendable {
     public var presence: FieldPresence
     public var preserved: PreservedFields
 
-    var nodeStore: ContiguousArray<Node?>
-    var valueStore: ContiguousArray<Value?>
+    /// Arenas. A removed slot holds a placeholder and is marked dead in the `...Live` array (kept
+    /// apart so reading a field of a live element never copies the element).
+    var nodeStore: ContiguousArray<Node>
+    var nodeLive: ContiguousArray<Bool>
+    var valueStore: ContiguousArray<Value>
+    var valueLive: ContiguousArray<Bool>
     var nameTable: [String: ValueID]
 
     /// Nodes in graph order (the order they are written in).
@@ -41,7 +45,9 @@ public struct Graph: Hashable, Sendable {
         self.presence = FieldPresence()
         self.preserved = PreservedFields()
         self.nodeStore = []
+        self.nodeLive = []
         self.valueStore = []
+        self.valueLive = []
         self.nameTable = [:]
         self.order = []
         self.inputs = []
@@ -55,8 +61,10 @@ public struct Graph: Hashable, Sendable {
     /// Reserves room for `nodes` nodes and `values` values (decoders know the counts up front).
     public mutating func reserveCapacity(nodes: Int, values: Int) {
         nodeStore.reserveCapacity(nodes)
+        nodeLive.reserveCapacity(nodes)
         order.reserveCapacity(nodes)
         valueStore.reserveCapacity(values)
+        valueLive.reserveCapacity(values)
         nameTable.reserveCapacity(values)
     }
 
@@ -66,55 +74,49 @@ public struct Graph: Hashable, Sendable {
 
     /// The node with `id`. Traps on a removed or foreign ID (a programming error).
     public subscript(node id: NodeID) -> Node {
-        get {
-            guard let n = nodeStore[Int(id.index)] else { preconditionFailure("node \(id) was removed") }
-            return n
+        _read {
+            precondition(nodeLive[Int(id.index)], "node \(id) was removed")
+            yield nodeStore[Int(id.index)]
         }
         _modify {
-            let i = Int(id.index)
-            precondition(isLive(nodeStore, i), "node \(id) was removed")
-            var n = nodeStore[i].take()!
-            defer { nodeStore[i] = n }
-            yield &n
+            precondition(nodeLive[Int(id.index)], "node \(id) was removed")
+            yield &nodeStore[Int(id.index)]
         }
     }
 
     /// The value with `id`.
     public subscript(value id: ValueID) -> Value {
-        get {
-            guard let v = valueStore[Int(id.index)] else { preconditionFailure("value \(id) was removed") }
-            return v
+        _read {
+            precondition(valueLive[Int(id.index)], "value \(id) was removed")
+            yield valueStore[Int(id.index)]
         }
         _modify {
-            let i = Int(id.index)
-            precondition(isLive(valueStore, i), "value \(id) was removed")
-            var v = valueStore[i].take()!
-            defer { valueStore[i] = v }
-            yield &v
+            precondition(valueLive[Int(id.index)], "value \(id) was removed")
+            yield &valueStore[Int(id.index)]
         }
     }
 
     /// The node producing `id`, without copying the value.
     public func producer(of id: ValueID) -> NodeID? {
-        valueStore[Int(id.index)]!.producer
+        valueStore[Int(id.index)].producer
     }
 
     /// Whether value `id` has a dense or sparse initializer, without copying the value.
     public func isConstant(_ id: ValueID) -> Bool {
-        valueStore[Int(id.index)]!.isConstant
+        valueStore[Int(id.index)].isConstant
     }
 
     /// The name of value `id`, without copying the value.
     public func name(of id: ValueID) -> String {
-        valueStore[Int(id.index)]!.name
+        valueStore[Int(id.index)].name
     }
 
     public func contains(_ id: NodeID) -> Bool {
-        Int(id.index) < nodeStore.count && isLive(nodeStore, Int(id.index))
+        Int(id.index) < nodeStore.count && isLive(nodeLive, Int(id.index))
     }
 
     public func contains(_ id: ValueID) -> Bool {
-        Int(id.index) < valueStore.count && isLive(valueStore, Int(id.index))
+        Int(id.index) < valueStore.count && isLive(valueLive, Int(id.index))
     }
 
     /// The value named `name` in this graph (not enclosing graphs).
@@ -122,7 +124,7 @@ public struct Graph: Hashable, Sendable {
 
     /// All live values, in creation order.
     public var valueIDs: [ValueID] {
-        valueStore.indices.compactMap { isLive(valueStore, $0) ? ValueID($0) : nil }
+        valueStore.indices.compactMap { isLive(valueLive, $0) ? ValueID($0) : nil }
     }
 
     /// Nodes in graph order, as (ID, node) snapshots.
@@ -228,10 +230,6 @@ public struct TensorAnnotation: Hashable, Sendable {
     }
 }
 
-/// Whether slot `i` of an arena holds a live element, without copying it (comparing an
-/// `Optional<Value>` with `nil` through `Equatable` would copy the whole value).
+/// Whether slot `i` of an arena is live.
 @inline(__always)
-func isLive<T>(_ store: ContiguousArray<T?>, _ i: Int) -> Bool {
-    if case .some = store[i] { return true }
-    return false
-}
+func isLive(_ live: ContiguousArray<Bool>, _ i: Int) -> Bool { live[i] }

@@ -27,6 +27,8 @@ public enum ModelFile {
         /// Where payloads go; `nil` is automatic: `.preserve`, switching to one external file
         /// (`<output name>.data`) when the model would pass protobuf's 2 GB limit.
         public var externalData: ExternalDataMode?
+        /// The size limit of an inline model (protobuf's 2 GB); lower it only to test the switch.
+        public var inlineLimit: Int = ModelFile.protobufLimit
         public init(externalData: ExternalDataMode? = nil) { self.externalData = externalData }
     }
 
@@ -179,8 +181,8 @@ public enum ModelFile {
             var mode = options.externalData ?? .preserve
             var switched = false
             // Leave room for the structure: the limit covers the whole message.
-            let margin = 64 << 20
-            if inlinePayloadBytes(model, mode: mode) > protobufLimit - margin {
+            let margin = min(64 << 20, options.inlineLimit / 32)
+            if inlinePayloadBytes(model, mode: mode) > options.inlineLimit - margin {
                 if options.externalData == nil || options.externalData == .preserve {
                     mode = .single(location: defaultDataLocation(for: path), threshold: 1024)
                     switched = true
@@ -192,7 +194,7 @@ public enum ModelFile {
             let plan = mode == .none ? nil : ExternalDataPlan(mode: mode)
             let pieces = try encodePieces(model, plan: plan)
             let modelBytes = pieces.reduce(0) { $0 + $1.count }
-            guard modelBytes <= protobufLimit else {
+            guard modelBytes <= options.inlineLimit else {
                 throw KilnError(.invalidInput, "the serialized model is \(modelBytes) bytes, beyond protobuf's 2 GB limit; use external data")
             }
             let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."

@@ -42,6 +42,30 @@ import KilnIR
         #expect(try ModelFile.encode(back) == ModelFile.encode(richModel()))
     }
 
+    @Test func oversizedModelsSwitchToExternalDataAutomatically() throws {
+        let dir = try temporaryDirectory()
+        var options = ModelFile.WriteOptions()
+        options.inlineLimit = 8 << 10  // pretend protobuf's limit is 8 KiB; `big` alone is 16 KiB
+        let report = try ModelFile.write(richModel(), to: dir.path + "/m.onnx", options: options)
+        #expect(report.switchedToExternal)
+        #expect(report.externalFiles.map(\.name) == ["m.onnx.data"])
+        #expect(report.modelBytes < 8 << 10)
+        #expect(try ModelFile.encode(ModelFile.read(dir.path + "/m.onnx")) == ModelFile.encode(richModel()))
+
+        options.externalData = ExternalDataMode.none
+        #expect(throws: KilnError.self) { try ModelFile.write(richModel(), to: dir.path + "/n.onnx", options: options) }
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/n.onnx"))
+    }
+
+    @Test func externalFilesInSubfoldersAreCreated() throws {
+        let dir = try temporaryDirectory()
+        let report = try ModelFile.write(richModel(), to: dir.path + "/m.onnx",
+                                         options: .init(externalData: .single(location: "weights/w.bin", threshold: 1024)))
+        #expect(report.externalFiles.map(\.name) == ["weights/w.bin"])
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/weights/w.bin"))
+        #expect(try ModelFile.encode(ModelFile.read(dir.path + "/m.onnx")) == ModelFile.encode(richModel()))
+    }
+
     @Test func missingOutputFolderFailsWithoutWriting() throws {
         let dir = try temporaryDirectory()
         #expect(throws: KilnError.self) { try ModelFile.write(richModel(), to: dir.path + "/nope/m.onnx") }
