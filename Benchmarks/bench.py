@@ -51,14 +51,14 @@ def gen_matmul_chain(path: Path, layers: int, n: int) -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    params = {"kind": "matmul_chain", "layers": layers, "n": n, "v": 1}
+    params = {"kind": "matmul_chain", "layers": layers, "n": n, "v": 2}
     if _stamp_ok(path, params):
         return
     print(f"  generating {path.name}: {layers} x MatMul {n}x{n} float32 ({layers * n * n * 4 / 1e6:.0f} MB)")
     rng = np.random.default_rng(0)
     nodes, inits = [], []
     for i in range(layers):
-        w = (rng.random((n, n), dtype=np.float32) - 0.5) * (2.0 / np.sqrt(n))
+        w = ((rng.random((n, n), dtype=np.float32) - 0.5) * (2.0 / n**0.5)).astype(np.float32)
         inits.append(numpy_helper.from_array(w, f"W{i}"))
         nodes.append(helper.make_node("MatMul", ["X" if i == 0 else f"h{i}", f"W{i}"],
                                       ["Y" if i == layers - 1 else f"h{i + 1}"], name=f"mm{i}"))

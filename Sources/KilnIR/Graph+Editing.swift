@@ -20,10 +20,15 @@ extension Graph {
         guard nameTable[name] == nil else {
             throw KilnError(.invalidGraph, "value name '\(name)' is already used in graph '\(self.name)'")
         }
-        var v = Value(name: name)
-        v.type = type
+        let id = appendValue(named: name)
+        valueStore[Int(id.index)].type = type
+        return id
+    }
+
+    /// Appends a value whose non-empty name the caller checked is free.
+    private mutating func appendValue(named name: String) -> ValueID {
         let id = ValueID(valueStore.count)
-        valueStore.append(v)
+        valueStore.append(Value(name: name))
         valueLive.append(true)
         nameTable[name] = id
         return id
@@ -32,8 +37,8 @@ extension Graph {
     /// The value named `name`, created (with no producer) when it does not exist yet.
     public mutating func value(named name: String) -> ValueID {
         if let id = nameTable[name] { return id }
-        // The name is free and non-empty by the check above; creation cannot fail.
-        return try! addValue(named: name)
+        precondition(!name.isEmpty, "value(named:) needs a non-empty name")
+        return appendValue(named: name)
     }
 
     /// A name not used in this graph, derived from `base` (`base`, `base_1`, `base_2`, ...).

@@ -101,7 +101,16 @@ public enum ModelFile {
                             "not an ONNX model: the file parses as protobuf but has neither 'ir_version' nor 'graph' (is it a TensorProto or GraphProto?)")
         }
         let payloads = lifter.payloads.map { TensorBytes(storage: storage, offset: $0.lowerBound, count: $0.count) }
-        var decoder = ProtoDecoder(payloads: payloads, external: external)
+        let side = ByteStorage(copying: lifter.side)
+        let nodeLists = lifter.nodeLists.map { list in
+            list.map { source -> TensorBytes in
+                switch source {
+                case .input(let r): return TensorBytes(storage: storage, offset: r.lowerBound, count: r.count)
+                case .side(let r): return TensorBytes(storage: side, offset: r.lowerBound, count: r.count)
+                }
+            }
+        }
+        var decoder = ProtoDecoder(payloads: payloads, nodeLists: nodeLists, external: external)
         let model = try decoder.decodeModel(proto)
         phases.mark("build IR")
         if invariantChecksEnabled {
@@ -149,7 +158,7 @@ public enum ModelFile {
         phases.mark("IR to protobuf")
         let structure: [UInt8] = try proto.serializedBytes()
         phases.mark("protobuf serialize")
-        let splicer = PayloadSplicer(payloads: encoder.payloads)
+        let splicer = PayloadSplicer(payloads: encoder.payloads, nodeBlobs: encoder.nodeBlobs)
         let pieces = try structure.withUnsafeBytes { try splicer.splice($0) }
         phases.mark("splice payloads")
         return pieces

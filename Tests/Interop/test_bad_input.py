@@ -243,3 +243,93 @@ def test_missing_output_option_is_usage_error(tmp_path):
     assert run.rc == 2, f"missing -o must be a usage error (exit 2): {run.describe()}"
     assert run.stderr.strip(), "usage error without a message"
     assert sorted(os.listdir(tmp_path)) == ["mlp.onnx"]
+
+
+# ----------------------------------------------------------------------------
+# Hostile but parseable: protobuf-valid models whose contents are inconsistent.
+# Kiln may keep them as they are (exit 0, output == input: the codec is lossless)
+# or refuse them (exit 2, the one-line error, nothing written). It must not crash,
+# hang, or write something different.
+
+
+def _mlp_with(edit: Callable[[onnx.ModelProto], None]) -> Callable[[Path], Path]:
+    def make(root: Path) -> Path:
+        m = _mlp_model()
+        edit(m)
+        return _write(root, m.SerializeToString())
+
+    return make
+
+
+def _set_dims(index: int, dims: list[int]):
+    def edit(m: onnx.ModelProto) -> None:
+        t = m.graph.initializer[index]
+        del t.dims[:]
+        t.dims.extend(dims)
+
+    return edit
+
+
+def _add_init(**kw):
+    return lambda m: m.graph.initializer.append(TensorProto(name="hostile", **kw))
+
+
+def _add_attr(**kw):
+    return lambda m: m.graph.node[0].attribute.append(onnx.AttributeProto(name="hostile", **kw))
+
+
+def _cycle(m: onnx.ModelProto) -> None:
+    m.graph.node.extend([onnx.helper.make_node("Relu", ["b"], ["a"]), onnx.helper.make_node("Relu", ["a"], ["b"])])
+
+
+def _segment(m: onnx.ModelProto) -> None:
+    m.graph.initializer[0].segment.begin = 5
+    m.graph.initializer[0].segment.end = 1
+
+
+HOSTILE: dict[str, Callable[[Path], Path]] = {
+    "dims-product-overflows-int64": _mlp_with(_set_dims(0, [2**62, 8])),
+    "dims-negative": _mlp_with(_set_dims(0, [-1, 512])),
+    "dims-huge-no-data": _mlp_with(lambda m: m.graph.initializer.append(
+        TensorProto(name="hostile", data_type=TensorProto.FLOAT, dims=[2**31, 2**31]))),
+    "raw-data-shorter-than-dims": _mlp_with(lambda m: setattr(m.graph.initializer[0], "raw_data", b"\0" * 7)),
+    "int4-raw-data-too-short": _mlp_with(_add_init(data_type=TensorProto.INT4, dims=[5], raw_data=b"\x01")),
+    "typed-count-mismatch": _mlp_with(_add_init(data_type=TensorProto.FLOAT, dims=[5], float_data=[1.0])),
+    "string-tensor-with-raw-data": _mlp_with(_add_init(data_type=TensorProto.STRING, dims=[1], raw_data=b"abcd")),
+    "float-tensor-in-int64-data": _mlp_with(_add_init(data_type=TensorProto.FLOAT, dims=[2], int64_data=[1, 2])),
+    "data-type-undefined": _mlp_with(_add_init(data_type=0, dims=[2])),
+    "segment-end-before-begin": _mlp_with(_segment),
+    "attribute-type-missing": _mlp_with(_add_attr(i=3)),
+    "attribute-type-int-holding-f": _mlp_with(_add_attr(type=onnx.AttributeProto.INT, f=2.0)),
+    "attribute-two-values": _mlp_with(_add_attr(type=onnx.AttributeProto.INT, i=1, s=b"x")),
+    "node-input-undefined": _mlp_with(lambda m: m.graph.node.append(onnx.helper.make_node("Relu", ["nope"], ["Z"]))),
+    "graph-cycle": _mlp_with(_cycle),
+    "no-opset-import": _mlp_with(lambda m: m.ClearField("opset_import")),
+    "no-ir-version": _mlp_with(lambda m: m.ClearField("ir_version")),
+}
+
+
+def _check_no_crash(run: kl.Run, src: Path, out: Path | None, out_dir: Path, before_out: dict) -> None:
+    assert run.rc in (0, 2), f"kiln must keep or refuse, not crash: {run.describe()}"
+    if run.rc == 2:
+        lines = run.stderr.strip("\n").splitlines()
+        assert len(lines) == 1 and lines[0].startswith("kiln: error:"), f"refusal is not one error line: {run.stderr!r}"
+        assert kl.tree_snapshot(out_dir) == before_out, "files written despite the error"
+    elif out is not None:
+        a, b = src.read_bytes(), out.read_bytes()
+        if a != b:
+            ma, mb = onnx.ModelProto(), onnx.ModelProto()
+            ma.ParseFromString(a)
+            mb.ParseFromString(b)
+            assert ma == mb, "kiln accepted the model but changed it:\n  " + "\n  ".join(kl.differences(ma, mb))
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_model_is_kept_or_refused(case, tmp_path):
+    root, out_dir = _layout(tmp_path)
+    src = HOSTILE[case](root)
+    before_in, before_out = kl.tree_snapshot(root), kl.tree_snapshot(out_dir)
+    out = out_dir / "converted.onnx"
+    _check_no_crash(kl.run_kiln("convert", src, "-o", out, timeout=60), src, out, out_dir, before_out)
+    _check_no_crash(kl.run_kiln("inspect", src, "--json", timeout=60), src, None, out_dir, before_out)
+    assert kl.tree_snapshot(root) == before_in, "input changed"

@@ -343,3 +343,38 @@ def test_onnxruntime_same_outputs(fixture, mode, tmp_path):
         x, y = np.asarray(x), np.asarray(y)
         assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), \
             f"{fixture} [{mode}]: output {i} differs (max abs diff {np.nanmax(np.abs(x.astype(np.float64) - y.astype(np.float64))) if x.shape == y.shape else 'shape'})"
+
+
+# ----------------------------------------------------------------------------
+# structure the fixtures do not reach
+
+
+def _nested_ifs(depth: int):
+    """depth-1 Ifs, each then-branch holding the next; the innermost reads `x` from the main graph.
+    python protobuf's parser stops at 100 message levels (3 per If): depth 30 is near its limit."""
+    from onnx import helper as h
+
+    vi = h.make_tensor_value_info
+    g = h.make_graph([h.make_node("Identity", ["x"], ["y0"])], "g0", [], [vi("y0", TensorProto.FLOAT, [])])
+    for d in range(1, depth):
+        other = h.make_graph([h.make_node("Constant", [], [f"e{d}"], value_float=float(d))], f"else{d}", [],
+                             [vi(f"e{d}", TensorProto.FLOAT, [])])
+        g = h.make_graph([h.make_node("If", ["c"], [f"y{d}"], then_branch=g, else_branch=other)], f"g{d}", [],
+                         [vi(f"y{d}", TensorProto.FLOAT, [])])
+    top = h.make_graph(list(g.node), "nested", [vi("c", TensorProto.BOOL, []), vi("x", TensorProto.FLOAT, [])],
+                       list(g.output))
+    m = h.make_model(top, opset_imports=[h.make_operatorsetid("", 17)], producer_name="kiln-tests")
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("depth", [2, 10, 30])
+def test_deeply_nested_subgraphs(depth, tmp_path):
+    m = _nested_ifs(depth)
+    src, out = tmp_path / "nested.onnx", tmp_path / "out.onnx"
+    src.write_bytes(m.SerializeToString())
+    run = _convert(src, out)
+    assert run.rc == 0, run.describe()
+    assert src.read_bytes() == out.read_bytes(), _fail_diff(f"nested depth {depth}", kl.load(src), kl.load(out))
+    feeds = {"c": np.array(True), "x": np.array(1.5, np.float32)}
+    assert kl.ort_run(out, feeds)[0] == np.float32(1.5)

@@ -12,10 +12,13 @@ import Foundation
 struct ProtoDecoder {
     /// Payloads lifted out of the model file, indexed by placeholder.
     let payloads: [TensorBytes]
+    /// Node lists lifted out of graphs (each node's serialized `NodeProto`), by placeholder.
+    let nodeLists: [[TensorBytes]]
     let external: ExternalDataResolver?
 
-    init(payloads: [TensorBytes], external: ExternalDataResolver?) {
+    init(payloads: [TensorBytes], nodeLists: [[TensorBytes]] = [], external: ExternalDataResolver?) {
         self.payloads = payloads
+        self.nodeLists = nodeLists
         self.external = external
     }
 
@@ -145,13 +148,16 @@ struct ProtoDecoder {
 
     mutating func decodeGraph(_ p: Onnx_GraphProto) throws -> Graph {
         var g = Graph(name: p.name)
-        g.reserveCapacity(nodes: p.node.count,
-                          values: p.node.count * 2 + p.initializer.count + p.input.count + p.output.count)
+        let liftedNodes = try splitPlaceholder(p.unknownFields).0.map { nodeLists[$0].count } ?? 0
+        let nodeCount = p.node.count + liftedNodes
+        g.reserveCapacity(nodes: nodeCount,
+                          values: nodeCount * 2 + p.initializer.count + p.input.count + p.output.count)
         g.docString = p.docString
         if p.hasName { g.presence.insert(field: 2) }
         if p.hasDocString { g.presence.insert(field: 10) }
         g.metadata = p.metadataProps.map(decodePair)
-        g.preserved = PreservedFields(Array(p.unknownFields.data))
+        let (nodeList, unknown) = try splitPlaceholder(p.unknownFields)
+        g.preserved = PreservedFields(unknown)
         g.quantizationAnnotations = p.quantizationAnnotation.map { a in
             var r = TensorAnnotation(tensorName: a.tensorName, quantParameterTensorNames: a.quantParameterTensorNames.map(decodePair))
             if a.hasTensorName { r.presence.insert(field: 1) }
@@ -199,7 +205,32 @@ struct ProtoDecoder {
             }
         }
         try decodeNodes(p.node, into: &g)
+        if let k = nodeList {
+            guard k < nodeLists.count else { throw error("internal: node list placeholder out of range") }
+            try decodeWireNodes(nodeLists[k], into: &g, firstIndex: p.node.count)
+        }
         return g
+    }
+
+    /// Separates a placeholder field (`payloadMarkerField`) from real unknown fields.
+    func splitPlaceholder(_ unknown: UnknownStorage) throws -> (Int?, [UInt8]) {
+        if unknown.data.isEmpty { return (nil, []) }
+        let data = Array(unknown.data)
+        var index: Int?
+        var rest: [UInt8] = []
+        try data.withUnsafeBytes { buf in
+            var r = WireReader(buf, range: 0..<buf.count)
+            while !r.isAtEnd {
+                let f = try r.readField()
+                if f.number == payloadMarkerField && f.wireType == .varint {
+                    var v = WireReader(buf, range: f.payload)
+                    index = Int(try v.readVarint())
+                } else {
+                    rest.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[f.whole]))
+                }
+            }
+        }
+        return (index, rest)
     }
 
     /// The first `ValueInfoProto` of a value becomes its info; later ones that differ are kept as
@@ -212,6 +243,23 @@ struct ProtoDecoder {
             g[value: id].info = rec
             assigned.insert(id)
         }
+    }
+
+    /// Adds a decoded node: its inputs by name (empty names are empty slots), its outputs created.
+    func appendNode(_ node: Node, inputs: [String], outputs outputNames: [String], to g: inout Graph) throws {
+        let inputs: [ValueID?] = inputs.map { $0.isEmpty ? nil : g.value(named: $0) }
+        var outputs: [ValueID?] = []
+        outputs.reserveCapacity(outputNames.count)
+        for name in outputNames {
+            if name.isEmpty { outputs.append(nil); continue }
+            let id = g.value(named: name)
+            if let producer = g.producer(of: id) {
+                throw error("output '\(name)' is already produced by \(g[node: producer].label); ONNX graphs assign each name once")
+            }
+            guard !outputs.contains(id) else { throw error("output '\(name)' is listed twice") }
+            outputs.append(id)
+        }
+        _ = try g.addNode(node, inputs: inputs, outputs: outputs)
     }
 
     mutating func decodeNodes(_ nodes: [Onnx_NodeProto], into g: inout Graph) throws {
@@ -240,19 +288,7 @@ struct ProtoDecoder {
                         try d.within("attribute[\(j)](\(a.name))") { try $0.decodeAttribute(a) }
                     }
                 }
-                let inputs: [ValueID?] = n.input.map { $0.isEmpty ? nil : g.value(named: $0) }
-                var outputs: [ValueID?] = []
-                outputs.reserveCapacity(n.output.count)
-                for name in n.output {
-                    if name.isEmpty { outputs.append(nil); continue }
-                    let id = g.value(named: name)
-                    if let producer = g.producer(of: id) {
-                        throw d.error("output '\(name)' is already produced by \(g[node: producer].label); ONNX graphs assign each name once")
-                    }
-                    guard !outputs.contains(id) else { throw d.error("output '\(name)' is listed twice") }
-                    outputs.append(id)
-                }
-                _ = try g.addNode(node, inputs: inputs, outputs: outputs)
+                try d.appendNode(node, inputs: n.input, outputs: n.output, to: &g)
             }
         }
     }

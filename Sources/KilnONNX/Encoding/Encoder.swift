@@ -13,6 +13,8 @@ import Foundation
 struct ProtoEncoder {
     /// Payloads standing behind placeholders, by index.
     var payloads: [TensorBytes] = []
+    /// Graph node lists encoded straight to wire format, behind graph placeholders.
+    var nodeBlobs: [(bytes: [UInt8], hasPlaceholders: Bool)] = []
     /// Payloads at least this large are lifted instead of copied into the message.
     let liftThreshold: Int
     /// Decides which tensors go to external files; nil writes everything inline.
@@ -97,7 +99,16 @@ struct ProtoEncoder {
 
     mutating func encodeGraph(_ g: Graph, tensorsMayGoExternal: Bool) throws -> Onnx_GraphProto {
         var r = Onnx_GraphProto()
-        r.node = try encodeNodes(g, tensorsMayGoExternal: tensorsMayGoExternal)
+        if !g.order.isEmpty {
+            let before = (payloads.count, nodeBlobs.count)
+            let blob = try encodeNodesWire(g, tensorsMayGoExternal: tensorsMayGoExternal)
+            let nested = before != (payloads.count, nodeBlobs.count)
+            var marker: [UInt8] = []
+            WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &marker)
+            WireWriter.appendVarint(UInt64(nodeBlobs.count), to: &marker)
+            nodeBlobs.append((blob, nested))
+            try r.merge(serializedBytes: marker)
+        }
         if g.presence.contains(field: 2) || !g.name.isEmpty { r.name = g.name }
         r.initializer = try g.initializerOrder.map { id in
             let v = g[value: id]

@@ -12,7 +12,18 @@ struct PayloadLifter {
     let buffer: UnsafeRawBufferPointer
     let threshold: Int
     private(set) var payloads: [Range<Int>] = []
+    /// The nodes of each walked graph, lifted out of the structure so that `ProtoDecoder` decodes
+    /// them straight from the wire (the graph keeps a placeholder with the list's index).
+    private(set) var nodeLists: [[NodeSource]] = []
+    /// Nodes that needed walking themselves (they hold large payloads), re-encoded.
+    private(set) var side: [UInt8] = []
     private var path: [String] = []
+
+    /// Where the bytes of one lifted node are: in the input buffer or in `side`.
+    enum NodeSource {
+        case input(Range<Int>)
+        case side(Range<Int>)
+    }
 
     init(buffer: UnsafeRawBufferPointer, threshold: Int) {
         self.buffer = buffer
@@ -37,6 +48,7 @@ struct PayloadLifter {
         func flush(upTo end: Int, _ out: inout [UInt8]) {
             if end > pending { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[pending..<end])) }
         }
+        var nodes: [NodeSource] = []
         while !reader.isAtEnd {
             let field: WireReader.Field
             do {
@@ -48,6 +60,22 @@ struct PayloadLifter {
             }
             let index = field.number < 32 ? counts[field.number] : 0
             if field.number < 32 { counts[field.number] += 1 }
+            if kind == .graph && field.number == 1 && field.wireType == .lengthDelimited {
+                flush(upTo: field.whole.lowerBound, &out)
+                pending = field.whole.upperBound
+                if field.payload.count < threshold {
+                    nodes.append(.input(field.payload))
+                } else {
+                    path.append("node[\(index)]")
+                    var inner: [UInt8] = []
+                    try walk(field.payload, as: .node, into: &inner)
+                    path.removeLast()
+                    let start = side.count
+                    side.append(contentsOf: inner)
+                    nodes.append(.side(start..<side.count))
+                }
+                continue
+            }
             guard field.wireType == .lengthDelimited, field.payload.count >= threshold else { continue }
             if kind == .tensor && field.number == 9 {
                 flush(upTo: field.whole.lowerBound, &out)
@@ -68,6 +96,11 @@ struct PayloadLifter {
             }
         }
         flush(upTo: range.upperBound, &out)
+        if !nodes.isEmpty {
+            WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &out)
+            WireWriter.appendVarint(UInt64(nodeLists.count), to: &out)
+            nodeLists.append(nodes)
+        }
     }
 }
 
@@ -89,12 +122,17 @@ enum OutputPiece {
 /// position within the tensor (after field 8), as protobuf serializers order fields.
 struct PayloadSplicer {
     let payloads: [TensorBytes]
+    /// Serialized node lists (`field 1` entries) standing behind graph placeholders, and whether
+    /// each holds placeholders itself (else it is copied as is).
+    let nodeBlobs: [(bytes: [UInt8], hasPlaceholders: Bool)]
 
     struct Pieces {
         private(set) var items: [OutputPiece] = []
         private var tail: [UInt8] = []
         private(set) var count = 0
         private(set) var hasPayload = false
+        /// Whether anything differs from the walked bytes (a payload or node list was put back).
+        var changed = false
 
         mutating func append(_ bytes: UnsafeRawBufferPointer) {
             count += bytes.count
@@ -111,12 +149,21 @@ struct PayloadSplicer {
             items.append(.payload(payload))
             count += payload.count
             hasPayload = true
+            changed = true
+        }
+
+        /// Appends a whole byte array as its own piece (no copy).
+        mutating func append(piece bytes: [UInt8]) {
+            flush()
+            items.append(.bytes(bytes))
+            count += bytes.count
         }
 
         mutating func append(_ other: Pieces) {
+            changed = changed || other.changed
             for p in other.finished {
                 switch p {
-                case .bytes(let b): append(b)
+                case .bytes(let b): b.count > 4096 ? append(piece: b) : append(b)
                 case .payload(let t): append(payload: t)
                 }
             }
@@ -137,7 +184,7 @@ struct PayloadSplicer {
     }
 
     func splice(_ buffer: UnsafeRawBufferPointer) throws -> [OutputPiece] {
-        if payloads.isEmpty { return [.bytes(Array(buffer))] }
+        if payloads.isEmpty && nodeBlobs.isEmpty { return [.bytes(Array(buffer))] }
         return try walk(buffer, 0..<buffer.count, as: .model).finished
     }
 
@@ -147,7 +194,7 @@ struct PayloadSplicer {
         var marker: Int?
         while !reader.isAtEnd {
             let f = try reader.readField()
-            if kind == .tensor && f.number == payloadMarkerField && f.wireType == .varint {
+            if (kind == .tensor || kind == .graph) && f.number == payloadMarkerField && f.wireType == .varint {
                 var r = WireReader(buffer, range: f.payload)
                 marker = Int(try r.readVarint())
                 continue
@@ -155,6 +202,22 @@ struct PayloadSplicer {
             fields.append(f)
         }
         var out = Pieces()
+        if kind == .graph, let m = marker {
+            guard m < nodeBlobs.count else { throw KilnError(.internalError, "node list placeholder \(m) out of range") }
+            // Nodes are field 1, the first a serializer writes.
+            if nodeBlobs[m].hasPlaceholders {
+                try nodeBlobs[m].bytes.withUnsafeBytes { blob in
+                    out.append(try walk(blob, 0..<blob.count, as: .graph))
+                }
+            } else {
+                out.append(piece: nodeBlobs[m].bytes)
+            }
+            out.changed = true
+            for f in fields {
+                try appendField(f, of: kind, from: buffer, to: &out)
+            }
+            return out
+        }
         if kind == .tensor, let m = marker {
             guard m < payloads.count else { throw KilnError(.internalError, "payload placeholder \(m) out of range") }
             var placed = false
@@ -169,20 +232,25 @@ struct PayloadSplicer {
             return out
         }
         for f in fields {
-            if f.wireType == .lengthDelimited, let child = kind.child(f.number) {
-                let inner = try walk(buffer, f.payload, as: child)
-                if inner.hasPayload {
-                    var head: [UInt8] = []
-                    WireWriter.appendTag(field: f.number, wireType: .lengthDelimited, to: &head)
-                    WireWriter.appendVarint(UInt64(inner.count), to: &head)
-                    out.append(head)
-                    out.append(inner)
-                    continue
-                }
-            }
-            out.append(UnsafeRawBufferPointer(rebasing: buffer[f.whole]))
+            try appendField(f, of: kind, from: buffer, to: &out)
         }
         return out
+    }
+
+    private func appendField(_ f: WireReader.Field, of kind: WireMessage, from buffer: UnsafeRawBufferPointer,
+                             to out: inout Pieces) throws {
+        if f.wireType == .lengthDelimited, let child = kind.child(f.number), payloads.count > 0 || child != .tensor {
+            let inner = try walk(buffer, f.payload, as: child)
+            if inner.changed {
+                var head: [UInt8] = []
+                WireWriter.appendTag(field: f.number, wireType: .lengthDelimited, to: &head)
+                WireWriter.appendVarint(UInt64(inner.count), to: &head)
+                out.append(head)
+                out.append(inner)
+                return
+            }
+        }
+        out.append(UnsafeRawBufferPointer(rebasing: buffer[f.whole]))
     }
 
     private func appendRawData(_ payload: TensorBytes, to out: inout Pieces) {
