@@ -36,7 +36,8 @@ struct KilnCommand: ParsableCommand {
                 exit(withError: error)  // --help, --version
             }
             // Usage errors: ArgumentParser's message (with help hint) and status 2.
-            let message = fullMessage(for: error)
+            var message = fullMessage(for: error)
+            if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
             FileHandleStderr.write("kiln: error: " + message.split(separator: "\n").first.map(String.init)! + "\n")
             let rest = message.split(separator: "\n").dropFirst().joined(separator: "\n")
             if !rest.isEmpty { FileHandleStderr.write(rest + "\n") }
