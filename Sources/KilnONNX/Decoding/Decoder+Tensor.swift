@@ -6,23 +6,7 @@ extension ProtoDecoder {
         let type: DataType = t.hasDataType ? try dataType(t.dataType, field: "data_type") : .undefined
 
         // Separate the payload placeholder (if the raw data was lifted) from real unknown fields.
-        var lifted: Int?
-        var unknown: [UInt8] = []
-        if !t.unknownFields.data.isEmpty {
-            let data = Array(t.unknownFields.data)
-            try data.withUnsafeBytes { buf in
-                var r = WireReader(buf, range: 0..<buf.count)
-                while !r.isAtEnd {
-                    let f = try r.readField()
-                    if f.number == payloadMarkerField && f.wireType == .varint {
-                        var v = WireReader(buf, range: f.payload)
-                        lifted = Int(try v.readVarint())
-                    } else {
-                        unknown.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[f.whole]))
-                    }
-                }
-            }
-        }
+        let (lifted, unknown) = try splitPlaceholder(t.unknownFields)
 
         var fieldCount = 0
         if t.hasRawData || lifted != nil { fieldCount += 1 }
