@@ -31,7 +31,6 @@ import numpy as np
 import onnx
 from onnx import (
     AttributeProto,
-    FunctionProto,
     GraphProto,
     ModelProto,
     NodeProto,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,6 @@ class Bad:
 
     make: Callable[[Path], tuple[Path, list[str]]]
     decoder_level: bool = True  # `kiln inspect` must reject it too
-    extra: dict = field(default_factory=dict)
 
 
 def _write(root: Path, data: bytes, name: str = "model.onnx") -> Path:
@@ -101,7 +100,7 @@ def _ext_missing(root: Path):
     return path, names + ["model.data"]
 
 
-def _edit_entry(key: str, value: Callable[[Path], str] | str | None, outside: bool = False):
+def _edit_entry(key: str, value: Callable[[Path], str] | str | None):
     def edit(m: onnx.ModelProto, root: Path) -> str:
         t = _ext_tensor(m)
         v = value(root) if callable(value) else value
@@ -333,3 +332,22 @@ def test_hostile_model_is_kept_or_refused(case, tmp_path):
     _check_no_crash(kl.run_kiln("convert", src, "-o", out, timeout=60), src, out, out_dir, before_out)
     _check_no_crash(kl.run_kiln("inspect", src, "--json", timeout=60), src, None, out_dir, before_out)
     assert kl.tree_snapshot(root) == before_in, "input changed"
+
+
+@pytest.mark.parametrize("case", [c for c in HOSTILE if "dims" in c or "data" in c or "typed" in c or "segment" in c])
+def test_hostile_tensor_externalized_or_refused(case, tmp_path):
+    """The same, with every tensor sent to external data (sizes are computed from the data)."""
+    root, out_dir = _layout(tmp_path)
+    src = HOSTILE[case](root)
+    before_out = kl.tree_snapshot(out_dir)
+    out = out_dir / "converted.onnx"
+    run = kl.run_kiln("convert", src, "-o", out, "--external-data", "single", "--external-data-threshold", "0",
+                      timeout=60)
+    _check_no_crash(run, src, None, out_dir, before_out)
+    if run.rc == 0:
+        a, b = kl.load(src), kl.load(out)
+        assert kl.strip_tensor_data(a) == kl.strip_tensor_data(b), \
+            "accepted but changed:\n  " + "\n  ".join(kl.differences(kl.strip_tensor_data(a), kl.strip_tensor_data(b)))
+        for (p, t), (_, u) in zip(kl.walk_tensors(a), kl.walk_tensors(b)):
+            if t.HasField("raw_data"):
+                assert u.raw_data == t.raw_data, f"{p} ({t.name!r}): raw bytes changed when moved to external data"

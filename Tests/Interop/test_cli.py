@@ -7,7 +7,6 @@ one documented in Docs/Commands/inspect.md."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 
 import numpy as np

@@ -378,3 +378,33 @@ def test_deeply_nested_subgraphs(depth, tmp_path):
     assert src.read_bytes() == out.read_bytes(), _fail_diff(f"nested depth {depth}", kl.load(src), kl.load(out))
     feeds = {"c": np.array(True), "x": np.array(1.5, np.float32)}
     assert kl.ort_run(out, feeds)[0] == np.float32(1.5)
+
+
+@pytest.mark.skipif(os.environ.get("KILN_SLOW_TESTS") != "1", reason="set KILN_SLOW_TESTS=1 (writes ~4.4 GB)")
+def test_over_2gb_inline_is_refused_and_preserve_works(tmp_path):
+    """A model with 2.2 GB of external data: `--external-data none` cannot fit protobuf's
+    2 GB limit and must fail cleanly; the default keeps the data external."""
+    from onnx import helper as h
+
+    n = 550_000_000  # float32 elements: 2.2 GB
+    data = tmp_path / "big.data"
+    with open(data, "wb") as f:
+        f.truncate(n * 4)  # sparse file of zeros
+    t = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[n], data_location=TensorProto.EXTERNAL)
+    for k, v in (("location", "big.data"), ("offset", "0"), ("length", str(n * 4))):
+        t.external_data.add(key=k, value=v)
+    g = h.make_graph([h.make_node("Add", ["X", "W"], ["Y"])], "big",
+                     [h.make_tensor_value_info("X", TensorProto.FLOAT, [n])],
+                     [h.make_tensor_value_info("Y", TensorProto.FLOAT, [n])], [t])
+    m = h.make_model(g, opset_imports=[h.make_operatorsetid("", 17)])
+    src = tmp_path / "big.onnx"
+    src.write_bytes(m.SerializeToString())
+    (tmp_path / "none").mkdir()
+    run = _convert(src, tmp_path / "none" / "out.onnx", "--external-data", "none")
+    assert run.rc in (1, 2), f"inlining 2.2 GB must fail: {run.describe()}"
+    assert run.stderr.strip().startswith("kiln: error:") and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert os.listdir(tmp_path / "none") == [], "files left behind by the failed conversion"
+    (tmp_path / "keep").mkdir()
+    run = _convert(src, tmp_path / "keep" / "out.onnx")
+    assert run.rc == 0, run.describe()
+    assert (tmp_path / "keep" / "big.data").stat().st_size == n * 4
