@@ -13,7 +13,7 @@ GEN_DIR := Sources/KilnONNX/Generated
 PLUGIN := .build/release/protoc-gen-swift
 GENERATED_SUITE := Tests/Interop/.generated
 
-.PHONY: all setup system-deps venv build release test unit-test interop demo bench proto proto-check fixtures node-suite clean proto-stamp-check
+.PHONY: fixtures-check all setup system-deps venv build release test unit-test interop demo bench proto proto-check fixtures node-suite clean proto-stamp-check
 
 all: build
 
@@ -47,12 +47,12 @@ release:
 	$(SWIFT) build -c release --product kiln
 
 # Everything CI runs.
-test: setup build proto-stamp-check unit-test interop
+test: setup build proto-stamp-check fixtures-check unit-test interop
 
 unit-test:
 	KILN_CHECK_INVARIANTS=1 $(SWIFT) test
 
-$(GENERATED_SUITE)/.done: Scripts/gen_node_suite.py | $(VPY)
+$(GENERATED_SUITE)/.done: Scripts/gen_node_suite.py Scripts/requirements.txt | $(VPY)
 	$(VPY) Scripts/gen_node_suite.py --out $(GENERATED_SUITE)/node
 	@touch $@
 
@@ -76,6 +76,10 @@ bench: setup release
 
 fixtures: venv
 	$(VPY) Scripts/make_fixtures.py --out Fixtures
+
+# The committed fixtures are what the script writes (fails on stale or hand-edited fixtures).
+fixtures-check: venv
+	$(VPY) Scripts/make_fixtures.py --check --out Fixtures
 
 # Regenerate the protobuf Swift code (needs protoc from Debian's protobuf-compiler; builds the plugin).
 proto:

@@ -54,7 +54,15 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible {
 
     /// Number of elements when static.
     public var elementCount: Int64? {
-        staticValues.map { $0.reduce(1, *) }
+        guard let values = staticValues else { return nil }
+        var n: Int64 = 1
+        for d in values {
+            guard d >= 0 else { return nil }
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            n = p
+        }
+        return n
     }
 
     public var description: String {

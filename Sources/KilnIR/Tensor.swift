@@ -65,7 +65,30 @@ public struct Tensor: Hashable, Sendable, CustomStringConvertible {
         return Tensor(name: name, dataType: .int64, dims: dims, storage: .raw(bytes))
     }
 
-    public var elementCount: Int64 { dims.reduce(1, *) }
+    /// Number of elements: the product of `dims`; nil when a dimension is negative or the product
+    /// overflows (a corrupt or hostile file).
+    public var elementCount: Int64? {
+        var n: Int64 = 1
+        for d in dims {
+            guard d >= 0 else { return nil }
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            n = p
+        }
+        return n
+    }
+
+    /// Bytes the elements take in `raw_data` layout (packed for sub-byte types); for strings, the
+    /// total length of the stored strings. Nil when `elementCount` is.
+    public var dataByteCount: Int64? {
+        if dataType == .string {
+            if case .stringData(let s) = storage { return Int64(s.reduce(0) { $0 + $1.count }) }
+            return 0
+        }
+        guard let n = elementCount else { return nil }
+        let (bits, overflow) = n.multipliedReportingOverflow(by: Int64(dataType.bitWidth))
+        return overflow ? nil : (bits + 7) / 8
+    }
 
     /// Whether the payload came from (and by default goes back to) an external file.
     public var isExternal: Bool { externalData != nil }

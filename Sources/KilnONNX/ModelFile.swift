@@ -170,10 +170,13 @@ public enum ModelFile {
         model.forEachTensor { t, role in
             let n = t.payloadByteCount
             var external = false
-            if role != .sparseInitializer, case .raw = t.storage {
+            var movable = false
+            if case .raw = t.storage { movable = true } else { movable = t.typedEntryRawWidth != nil }
+            if role != .sparseInitializer {
                 switch mode {
                 case .preserve: external = t.dataLocation == 1
-                case .single(_, let threshold), .perTensor(let threshold): external = n >= threshold && t.dataType != .string
+                case .single(_, let threshold), .perTensor(let threshold):
+                    external = movable && n >= threshold && t.dataType != .string
                 case .none: external = false
                 }
             }

@@ -32,5 +32,14 @@ import Testing
         #expect(b.array == [0, 0, 0x80, 0x3F, 0, 0, 0, 0xC0])
         #expect(t.elementCount == 2)
         #expect(t.payloadByteCount == 8)
+        #expect(t.dataByteCount == 8)
+    }
+
+    @Test func hostileDimensionsDoNotTrap() {
+        let t = Tensor(dataType: .float, dims: [1 << 62, 8], storage: .none)
+        #expect(t.elementCount == nil)
+        #expect(t.dataByteCount == nil)
+        #expect(Tensor(dataType: .float, dims: [-1, 2], storage: .none).elementCount == nil)
+        #expect(Tensor(dataType: .int4, dims: [3], storage: .none).dataByteCount == 2)
     }
 }

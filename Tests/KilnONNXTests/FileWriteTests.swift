@@ -36,7 +36,7 @@ import KilnIR
 
     @Test func perTensorFilesAreNamedAfterTensors() throws {
         let dir = try temporaryDirectory()
-        let report = try ModelFile.write(richModel(), to: dir.path + "/m.onnx", options: .init(externalData: .perTensor(threshold: 0)))
+        let report = try ModelFile.write(richModel(), to: dir.path + "/m.onnx", options: .init(externalData: .perTensor(threshold: 64)))
         #expect(Set(report.externalFiles.map(\.name)).isSuperset(of: ["big.bin"]))
         let back = try ModelFile.read(dir.path + "/m.onnx")
         #expect(try ModelFile.encode(back) == ModelFile.encode(richModel()))
@@ -82,5 +82,26 @@ import KilnIR
         } catch let e as KilnError {
             #expect(e.description.contains("w.data") && e.description.contains("big") && e.description.contains(path))
         }
+    }
+}
+
+@Suite struct TypedExternalDataTests {
+    @Test func typedTensorsMoveInRawLayout() throws {
+        let dir = try temporaryDirectory()
+        var g = Graph(name: "g")
+        _ = try g.addInitializer(named: "f", Tensor(dataType: .float, dims: [3], storage: .floatData([1, 2, 3])))
+        _ = try g.addInitializer(named: "h", Tensor(dataType: .float16, dims: [2], storage: .int32Data([0x3C00, 0xC000])))
+        _ = try g.addInitializer(named: "q", Tensor(dataType: .int4, dims: [3], storage: .int32Data([0x21, 0x03])))
+        try ModelFile.write(Model(graph: g), to: dir.path + "/m.onnx", options: .init(externalData: .single(location: "d", threshold: 0)))
+        let back = try ModelFile.read(dir.path + "/m.onnx")
+        func raw(_ name: String) -> [UInt8]? {
+            let t = back.graph[value: back.graph.valueID(named: name)!].initializer!
+            #expect(t.externalValue("location") == "d")
+            if case .raw(let b) = t.storage { return b.array }
+            return nil
+        }
+        #expect(raw("f") == [0, 0, 0x80, 0x3F, 0, 0, 0, 0x40, 0, 0, 0x40, 0x40])
+        #expect(raw("h") == [0x00, 0x3C, 0x00, 0xC0])
+        #expect(raw("q") == [0x21, 0x03])
     }
 }

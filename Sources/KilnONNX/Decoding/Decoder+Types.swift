@@ -139,7 +139,36 @@ extension ProtoDecoder {
         var r = Attribute(a.name, value, refAttrName: a.hasRefAttrName ? a.refAttrName : nil)
         r.docString = a.docString
         r.presence = p
-        r.preserved = PreservedFields(Array(a.unknownFields.data))
+        r.preserved = try preservedExtras(of: a, kind: kind)
         return r
+    }
+
+    /// Value fields that do not belong to the attribute's type (`type: INT` with an `f` as well) are
+    /// kept as preserved wire bytes, so writing gives the same message. Tensor, graph and sparse
+    /// fields are refused instead: they may hold lifted payloads that bytes cannot carry.
+    private func preservedExtras(of a: Onnx_AttributeProto, kind: Onnx_AttributeProto.AttributeType) throws -> PreservedFields {
+        var extra = Onnx_AttributeProto()
+        var any = false
+        if a.hasF && kind != .float { extra.f = a.f; any = true }
+        if a.hasI && kind != .int { extra.i = a.i; any = true }
+        if a.hasS && kind != .string { extra.s = a.s; any = true }
+        if a.hasTp && kind != .typeProto { extra.tp = a.tp; any = true }
+        if !a.floats.isEmpty && kind != .floats { extra.floats = a.floats; any = true }
+        if !a.ints.isEmpty && kind != .ints { extra.ints = a.ints; any = true }
+        if !a.strings.isEmpty && kind != .strings { extra.strings = a.strings; any = true }
+        if !a.typeProtos.isEmpty && kind != .typeProtos { extra.typeProtos = a.typeProtos; any = true }
+        let mismatched: [(Bool, String)] = [
+            (a.hasT && kind != .tensor, "t"), (a.hasG && kind != .graph, "g"),
+            (a.hasSparseTensor && kind != .sparseTensor, "sparse_tensor"),
+            (!a.tensors.isEmpty && kind != .tensors, "tensors"), (!a.graphs.isEmpty && kind != .graphs, "graphs"),
+            (!a.sparseTensors.isEmpty && kind != .sparseTensors, "sparse_tensors"),
+        ]
+        if let field = mismatched.first(where: { $0.0 })?.1 {
+            throw error("attribute '\(a.name)' has type \(kind) but also a '\(field)' value; an attribute holds one value")
+        }
+        guard any else { return PreservedFields(Array(a.unknownFields.data)) }
+        var bytes: [UInt8] = try extra.serializedBytes()
+        bytes.append(contentsOf: a.unknownFields.data)
+        return PreservedFields(bytes)
     }
 }

@@ -25,11 +25,15 @@ extension ProtoEncoder {
         r.metadataProps = try t.metadata.map(encodePair)
 
         var placedExternally = false
-        if case .raw(let bytes) = t.storage, mayGoExternal, let plan = externalPlan,
-           let entries = try plan.place(t, bytes) {
-            r.externalData = try entries.map(encodePair)
-            r.dataLocation = .external
-            placedExternally = true
+        if mayGoExternal, let plan = externalPlan {
+            // Typed-field tensors move too when asked to (single / per-tensor), in raw layout.
+            var bytes: TensorBytes?
+            if case .raw(let b) = t.storage { bytes = b } else if plan.movesTypedTensors { bytes = t.rawLayoutBytes }
+            if let bytes, let entries = try plan.place(t, bytes) {
+                r.externalData = try entries.map(encodePair)
+                r.dataLocation = .external
+                placedExternally = true
+            }
         }
         if !placedExternally {
             switch t.storage {

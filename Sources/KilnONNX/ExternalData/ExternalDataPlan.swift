@@ -5,9 +5,10 @@ public enum ExternalDataMode: Sendable, Equatable {
     /// Tensors that were external stay external under their location names (at their original
     /// offsets when these do not overlap); everything else is inline.
     case preserve
-    /// Every tensor with `raw_data` of at least `threshold` bytes goes to one file named `location`.
+    /// Every tensor of at least `threshold` bytes goes to one file named `location` (tensors in
+    /// typed fields are converted to raw layout; strings and sub-byte typed tensors stay inline).
     case single(location: String, threshold: Int)
-    /// Every tensor with `raw_data` of at least `threshold` bytes goes to a file of its own.
+    /// The same with one file per tensor.
     case perTensor(threshold: Int)
     /// Everything inline (fails beyond protobuf's 2 GB limit).
     case none
@@ -40,6 +41,14 @@ final class ExternalDataPlan {
     }
 
     var isEmpty: Bool { fileOrder.isEmpty }
+
+    /// Whether tensors stored in typed fields (`float_data`, ...) are moved (converted to raw layout).
+    var movesTypedTensors: Bool {
+        switch mode {
+        case .single, .perTensor: return true
+        case .preserve, .none: return false
+        }
+    }
 
     /// Decides where `tensor` goes. Returns its `external_data` entries, or nil to keep it inline.
     func place(_ tensor: Tensor, _ bytes: TensorBytes) throws -> [StringPair]? {

@@ -118,18 +118,25 @@ public struct ModelSummary: Codable, Sendable, Equatable {
         var stats: [DataType: DTypeStats] = [:]
         var params: Int64 = 0
         var paramBytes: Int64 = 0
-        func account(_ t: Tensor, elements: Int64) {
+        // Sizes saturate instead of trapping: a corrupt file may declare absurd dimensions.
+        func add(_ a: Int64, _ b: Int64) -> Int64 {
+            let (s, overflow) = a.addingReportingOverflow(b)
+            return overflow ? Int64.max : s
+        }
+        func account(_ t: Tensor) {
+            let elements = t.elementCount ?? Int64.max
+            let bytes = t.dataByteCount ?? Int64.max
             var s = stats[t.dataType] ?? DTypeStats(dtype: t.dataType.name, tensors: 0, elements: 0, bytes: 0)
             s.tensors += 1
-            s.elements += elements
-            s.bytes += Int64(t.payloadByteCount)
+            s.elements = add(s.elements, elements)
+            s.bytes = add(s.bytes, bytes)
             stats[t.dataType] = s
-            params += elements
-            paramBytes += Int64(t.payloadByteCount)
+            params = add(params, elements)
+            paramBytes = add(paramBytes, bytes)
         }
-        for id in g.initializerOrder { let t = g[value: id].initializer!; account(t, elements: t.elementCount) }
+        for id in g.initializerOrder { account(g[value: id].initializer!) }
         for id in g.sparseInitializerOrder {
-            if let v = g[value: id].sparseInitializer!.values { account(v, elements: v.elementCount) }
+            if let v = g[value: id].sparseInitializer!.values { account(v) }
         }
         parameters = params
         parameterBytes = paramBytes
@@ -141,7 +148,7 @@ public struct ModelSummary: Codable, Sendable, Equatable {
             guard t.dataLocation == 1, let loc = t.externalValue("location") else { return }
             if files[loc] == nil { files[loc] = ExternalFile(location: loc, tensors: 0, bytes: 0); fileOrder.append(loc) }
             files[loc]!.tensors += 1
-            files[loc]!.bytes += Int64(t.payloadByteCount)
+            files[loc]!.bytes = add(files[loc]!.bytes, Int64(t.payloadByteCount))
         }
         externalData = fileOrder.map { files[$0]! }
         functions = model.functions.map { $0.domain.isEmpty ? $0.name : "\($0.domain):\($0.name)" }
