@@ -13,7 +13,7 @@ GEN_DIR := Sources/KilnONNX/Generated
 PLUGIN := .build/release/protoc-gen-swift
 GENERATED_SUITE := Tests/Interop/.generated
 
-.PHONY: fixtures-check all setup system-deps venv build release test unit-test interop demo bench proto proto-check fixtures node-suite clean proto-stamp-check
+.PHONY: schemas schemas-check schemas-stamp-check fixtures-check all setup system-deps venv build release test unit-test interop demo bench proto proto-check fixtures node-suite clean proto-stamp-check
 
 all: build
 
@@ -47,7 +47,7 @@ release:
 	$(SWIFT) build -c release --product kiln
 
 # Everything CI runs.
-test: setup build proto-stamp-check fixtures-check unit-test interop
+test: setup build proto-stamp-check schemas-check fixtures-check unit-test interop
 
 unit-test:
 	KILN_CHECK_INVARIANTS=1 $(SWIFT) test
@@ -100,6 +100,22 @@ proto-check:
 # .proto and of the generated file plus the plugin version; any hand edit or stale generation fails.
 proto-stamp-check:
 	@Scripts/proto_stamp.sh | diff -u $(GEN_DIR)/onnx.pb.swift.stamp - && echo "generated code matches its stamp"
+
+OPSET_GEN := Sources/KilnOpset/Generated
+
+# Regenerate the operator schema table from the venv's onnx (pinned in Scripts/requirements.txt).
+schemas: venv
+	$(VPY) Scripts/gen_schemas.py
+
+# Full stale check: regenerate in memory and compare with the committed table and stamp (~0.3 s).
+schemas-check: venv
+	$(VPY) Scripts/gen_schemas.py --check
+
+# Cheap check without onnx: the committed table matches its stamp.
+schemas-stamp-check:
+	@test "$$(sha256sum $(OPSET_GEN)/SchemaTable.swift | cut -d' ' -f1)" = "$$(sed -n 's/^generated sha256 //p' $(OPSET_GEN)/SchemaTable.swift.stamp)" \
+	  || { echo "$(OPSET_GEN)/SchemaTable.swift does not match its stamp: run 'make schemas'"; exit 1; }
+	@echo "schema table matches its stamp"
 
 clean:
 	rm -rf .build $(GENERATED_SUITE) out

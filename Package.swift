@@ -14,18 +14,20 @@ let package = Package(
     ],
     targets: [
         .target(name: "KilnIR"),
+        .target(name: "KilnOpset", dependencies: ["KilnIR"], exclude: ["Generated/SchemaTable.swift.stamp"]),
         .target(
             name: "KilnONNX",
             dependencies: ["KilnIR", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Proto", "Generated/onnx.pb.swift.stamp"]
         ),
         .target(name: "KilnReport", dependencies: ["KilnIR"]),
-        .target(name: "Kiln", dependencies: ["KilnIR", "KilnONNX", "KilnReport"]),
+        .target(name: "Kiln", dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnReport"]),
         .executableTarget(
             name: "KilnCLI",
             dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "KilnIRTests", dependencies: ["KilnIR"]),
+        .testTarget(name: "KilnOpsetTests", dependencies: ["KilnOpset", "KilnIR"]),
         .testTarget(name: "KilnONNXTests", dependencies: ["KilnONNX", "KilnIR"]),
         .testTarget(name: "KilnReportTests", dependencies: ["KilnReport", "KilnONNX", "KilnIR"]),
     ],

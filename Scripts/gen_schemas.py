@@ -13,7 +13,7 @@ Usage:
   .venv/bin/python Scripts/gen_schemas.py            # regenerate (what `make schemas` runs)
   .venv/bin/python Scripts/gen_schemas.py --check    # regenerate in memory, fail if the files differ
 
-Table format (docs/Opset.md has the same description). One record per line, fields separated by one
+Table format (Docs/Opset.md has the same description). One record per line, fields separated by one
 TAB. Text fields are percent-encoded (`%`, TAB, LF, CR, `"`, `\\`, `#` and bytes outside printable
 ASCII become `%XX` of their UTF-8 bytes), so a line never contains anything that could end or escape
 the Swift raw string literal. An empty field is the empty string (the default domain is empty).

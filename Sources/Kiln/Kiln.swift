@@ -1,3 +1,4 @@
 @_exported import KilnIR
 @_exported import KilnONNX
+@_exported import KilnOpset
 @_exported import KilnReport
