@@ -110,7 +110,11 @@ public enum ModelFile {
                 }
             }
         }
-        var decoder = ProtoDecoder(payloads: payloads, nodeLists: nodeLists, external: external)
+        let initializerLists = lifter.initializerLists.map { list in
+            list.map { TensorBytes(storage: storage, offset: $0.lowerBound, count: $0.count) }
+        }
+        var decoder = ProtoDecoder(payloads: payloads, nodeLists: nodeLists, initializerLists: initializerLists,
+                                   external: external)
         let model = try decoder.decodeModel(proto)
         phases.mark("build IR")
         if invariantChecksEnabled {

@@ -111,3 +111,76 @@ extension ProtoDecoder {
         return r
     }
 }
+
+extension ProtoDecoder {
+    /// Decodes a serialized `TensorProto` lifted out of a graph. The common case (only dims,
+    /// data_type, name and raw_data) is read straight from the wire and its payload is a slice of
+    /// the input, whatever its size; anything else goes through swift-protobuf after lifting the
+    /// tensor's own large payload.
+    func decodeWireTensor(_ bytes: TensorBytes) throws -> Tensor {
+        if let simple = try bytes.withUnsafeBytes({ try decodeSimpleTensor($0, bytes) }) {
+            return simple
+        }
+        return try bytes.withUnsafeBytes { buf in
+            var lifter = PayloadLifter(buffer: buf, threshold: 1024)
+            let structure: [UInt8]
+            do {
+                structure = try lifter.lift(as: .tensor)
+            } catch let e as KilnError {
+                throw KilnError(.invalidInput, "not a valid TensorProto: " + e.message)
+            }
+            var options = BinaryDecodingOptions()
+            options.messageDepthLimit = 256
+            let proto: Onnx_TensorProto
+            do {
+                proto = try Onnx_TensorProto(serializedBytes: structure, options: options)
+            } catch {
+                throw self.error("not a valid TensorProto: \(error)")
+            }
+            let local = ProtoDecoder(payloads: lifter.payloads.map { bytes.slice($0) }, external: external)
+            var copy = local
+            return try copy.decodeTensor(proto)
+        }
+    }
+
+    /// The fast path of `decodeWireTensor`: nil when the message has any field besides dims (1),
+    /// data_type (2), name (8) and raw_data (9), or one with an unexpected wire type.
+    private func decodeSimpleTensor(_ buf: UnsafeRawBufferPointer, _ bytes: TensorBytes) throws -> Tensor? {
+        var reader = WireReader(buf, range: 0..<buf.count)
+        var dims: [Int64] = []
+        var type: Int32?
+        var name: String?
+        var raw: Range<Int>?
+        while !reader.isAtEnd {
+            let f = try reader.readField()
+            switch (f.number, f.wireType) {
+            case (1, .varint):
+                var v = WireReader(buf, range: f.payload)
+                dims.append(Int64(bitPattern: try v.readVarint()))
+            case (1, .lengthDelimited):
+                var v = WireReader(buf, range: f.payload)
+                while !v.isAtEnd { dims.append(Int64(bitPattern: try v.readVarint())) }
+            case (2, .varint):
+                var v = WireReader(buf, range: f.payload)
+                type = Int32(truncatingIfNeeded: try v.readVarint())
+            case (8, .lengthDelimited):
+                let s = UnsafeRawBufferPointer(rebasing: buf[f.payload])
+                guard let text = String(validating: s, as: UTF8.self) else { return nil }
+                name = text
+            case (9, .lengthDelimited):
+                raw = f.payload
+            default:
+                return nil
+            }
+        }
+        let dataType: DataType = try type.map { try self.dataType($0, field: "data_type") } ?? .undefined
+        var t = Tensor(name: name ?? "", dataType: dataType, dims: dims,
+                       storage: raw.map { .raw(bytes.slice($0)) } ?? .none)
+        var p = FieldPresence()
+        if type != nil { p.insert(field: 2) }
+        if name != nil { p.insert(field: 8) }
+        if raw != nil { p.insert(field: 9) }
+        t.presence = p
+        return t
+    }
+}

@@ -14,11 +14,15 @@ struct ProtoDecoder {
     let payloads: [TensorBytes]
     /// Node lists lifted out of graphs (each node's serialized `NodeProto`), by placeholder.
     let nodeLists: [[TensorBytes]]
+    /// Initializer lists lifted out of graphs (each a serialized `TensorProto`), by placeholder.
+    let initializerLists: [[TensorBytes]]
     let external: ExternalDataResolver?
 
-    init(payloads: [TensorBytes], nodeLists: [[TensorBytes]] = [], external: ExternalDataResolver?) {
+    init(payloads: [TensorBytes], nodeLists: [[TensorBytes]] = [], initializerLists: [[TensorBytes]] = [],
+         external: ExternalDataResolver?) {
         self.payloads = payloads
         self.nodeLists = nodeLists
+        self.initializerLists = initializerLists
         self.external = external
     }
 
@@ -148,15 +152,20 @@ struct ProtoDecoder {
 
     mutating func decodeGraph(_ p: Onnx_GraphProto) throws -> Graph {
         var g = Graph(name: p.name)
-        let liftedNodes = try splitPlaceholder(p.unknownFields).0.map { nodeLists[$0].count } ?? 0
-        let nodeCount = p.node.count + liftedNodes
+        let lifted = try splitPlaceholders(p.unknownFields).0
+        guard lifted.payload.allSatisfy({ $0 < nodeLists.count }),
+              lifted.initializers.allSatisfy({ $0 < initializerLists.count }) else {
+            throw error("internal: graph placeholder out of range")
+        }
+        let nodeCount = p.node.count + lifted.payload.reduce(0) { $0 + nodeLists[$1].count }
+        let initializerCount = p.initializer.count + lifted.initializers.reduce(0) { $0 + initializerLists[$1].count }
         g.reserveCapacity(nodes: nodeCount,
-                          values: nodeCount * 2 + p.initializer.count + p.input.count + p.output.count)
+                          values: nodeCount * 2 + initializerCount + p.input.count + p.output.count)
         g.docString = p.docString
         if p.hasName { g.presence.insert(field: 2) }
         if p.hasDocString { g.presence.insert(field: 10) }
         g.metadata = p.metadataProps.map(decodePair)
-        let (nodeList, unknown) = try splitPlaceholder(p.unknownFields)
+        let (placeholders, unknown) = try splitPlaceholders(p.unknownFields)
         g.preserved = PreservedFields(unknown)
         g.quantizationAnnotations = p.quantizationAnnotation.map { a in
             var r = TensorAnnotation(tensorName: a.tensorName, quantParameterTensorNames: a.quantParameterTensorNames.map(decodePair))
@@ -172,6 +181,24 @@ struct ProtoDecoder {
                 let id = g.value(named: t.name)
                 guard !g.isConstant(id) else { throw d.error("initializer '\(t.name)' is defined twice") }
                 g.attachInitializer(try d.decodeTensor(t), to: id)
+            }
+        }
+        let liftedInitializers = placeholders.initializers.flatMap { initializerLists[$0] }
+        do {
+            for (j, bytes) in liftedInitializers.enumerated() {
+                let i = p.initializer.count + j
+                var tensor = Tensor(dataType: .undefined, dims: [], storage: .none)
+                do {
+                    tensor = try decodeWireTensor(bytes)
+                } catch let e as KilnError {
+                    throw e.within("initializer[\(i)]")
+                }
+                try within("initializer[\(i)](\(tensor.name))") { d in
+                    guard !tensor.name.isEmpty else { throw d.error("initializer has no name") }
+                    let id = g.value(named: tensor.name)
+                    guard !g.isConstant(id) else { throw d.error("initializer '\(tensor.name)' is defined twice") }
+                    g.attachInitializer(tensor, to: id)
+                }
             }
         }
         for (i, s) in p.sparseInitializer.enumerated() {
@@ -205,32 +232,46 @@ struct ProtoDecoder {
             }
         }
         try decodeNodes(p.node, into: &g)
-        if let k = nodeList {
-            guard k < nodeLists.count else { throw error("internal: node list placeholder out of range") }
-            try decodeWireNodes(nodeLists[k], into: &g, firstIndex: p.node.count)
+        if !placeholders.payload.isEmpty {
+            try decodeWireNodes(placeholders.payload.flatMap { nodeLists[$0] }, into: &g, firstIndex: p.node.count)
         }
         return g
     }
 
     /// Separates a placeholder field (`payloadMarkerField`) from real unknown fields.
     func splitPlaceholder(_ unknown: UnknownStorage) throws -> (Int?, [UInt8]) {
-        if unknown.data.isEmpty { return (nil, []) }
+        let (markers, rest) = try splitPlaceholders(unknown)
+        return (markers.payload.last, rest)
+    }
+
+    /// Placeholder indices found among a message's unknown fields, in order (a message split over
+    /// several occurrences in the file has one per occurrence).
+    struct Placeholders {
+        var payload: [Int] = []
+        var initializers: [Int] = []
+    }
+
+    /// Separates the placeholder fields (`payloadMarkerField`, `initializerMarkerField`) from real
+    /// unknown fields.
+    func splitPlaceholders(_ unknown: UnknownStorage) throws -> (Placeholders, [UInt8]) {
+        var found = Placeholders()
+        if unknown.data.isEmpty { return (found, []) }
         let data = Array(unknown.data)
-        var index: Int?
         var rest: [UInt8] = []
         try data.withUnsafeBytes { buf in
             var r = WireReader(buf, range: 0..<buf.count)
             while !r.isAtEnd {
                 let f = try r.readField()
-                if f.number == payloadMarkerField && f.wireType == .varint {
+                if f.wireType == .varint && (f.number == payloadMarkerField || f.number == initializerMarkerField) {
                     var v = WireReader(buf, range: f.payload)
-                    index = Int(try v.readVarint())
+                    let index = Int(try v.readVarint())
+                    if f.number == payloadMarkerField { found.payload.append(index) } else { found.initializers.append(index) }
                 } else {
                     rest.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[f.whole]))
                 }
             }
         }
-        return (index, rest)
+        return (found, rest)
     }
 
     /// The first `ValueInfoProto` of a value becomes its info; later ones that differ are kept as

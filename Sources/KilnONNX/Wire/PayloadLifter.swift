@@ -15,6 +15,9 @@ struct PayloadLifter {
     /// The nodes of each walked graph, lifted out of the structure so that `ProtoDecoder` decodes
     /// them straight from the wire (the graph keeps a placeholder with the list's index).
     private(set) var nodeLists: [[NodeSource]] = []
+    /// The initializers of each walked graph, as byte ranges of the input: `ProtoDecoder` decodes
+    /// them straight from the wire, slicing `raw_data` out of the mapping whatever its size.
+    private(set) var initializerLists: [[Range<Int>]] = []
     /// Nodes that needed walking themselves (they hold large payloads), re-encoded.
     private(set) var side: [UInt8] = []
     private var path: [String] = []
@@ -33,9 +36,14 @@ struct PayloadLifter {
     /// Returns the structure of the model in `buffer` with large payloads replaced by placeholders.
     /// Errors name the field path where the bytes stop making sense.
     mutating func liftModel() throws -> [UInt8] {
+        try lift(as: .model)
+    }
+
+    /// Lifts the whole buffer taken as a message of kind `kind`.
+    mutating func lift(as kind: WireMessage) throws -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(min(buffer.count, 1 << 20))
-        try walk(0..<buffer.count, as: .model, into: &out)
+        try walk(0..<buffer.count, as: kind, into: &out)
         return out
     }
 
@@ -49,6 +57,7 @@ struct PayloadLifter {
             if end > pending { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[pending..<end])) }
         }
         var nodes: [NodeSource] = []
+        var initializers: [Range<Int>] = []
         while !reader.isAtEnd {
             let field: WireReader.Field
             do {
@@ -76,8 +85,17 @@ struct PayloadLifter {
                 }
                 continue
             }
-            guard field.wireType == .lengthDelimited, field.payload.count >= threshold else { continue }
-            if kind == .tensor && field.number == 9 {
+            if kind == .graph && field.number == 5 && field.wireType == .lengthDelimited {
+                flush(upTo: field.whole.lowerBound, &out)
+                pending = field.whole.upperBound
+                initializers.append(field.payload)
+                continue
+            }
+            // Graphs are always walked (their nodes and initializers are lifted whatever their size, so
+            // a graph split over several occurrences keeps one order); other messages only when large.
+            guard field.wireType == .lengthDelimited,
+                  field.payload.count >= threshold || kind.child(field.number) == .graph else { continue }
+            if kind == .tensor && field.number == 9 && field.payload.count >= threshold {
                 flush(upTo: field.whole.lowerBound, &out)
                 WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &out)
                 WireWriter.appendVarint(UInt64(payloads.count), to: &out)
@@ -100,6 +118,11 @@ struct PayloadLifter {
             WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &out)
             WireWriter.appendVarint(UInt64(nodeLists.count), to: &out)
             nodeLists.append(nodes)
+        }
+        if !initializers.isEmpty {
+            WireWriter.appendTag(field: initializerMarkerField, wireType: .varint, to: &out)
+            WireWriter.appendVarint(UInt64(initializerLists.count), to: &out)
+            initializerLists.append(initializers)
         }
     }
 }

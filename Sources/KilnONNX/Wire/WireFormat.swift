@@ -201,3 +201,6 @@ enum WireMessage {
 /// The field number of the placeholder that stands for a lifted `raw_data` payload while
 /// swift-protobuf handles the message (the largest legal field number; never written to files).
 let payloadMarkerField = 536_870_911
+
+/// The placeholder field standing for a graph's lifted initializer list (varint list index).
+let initializerMarkerField = 536_870_910
