@@ -156,7 +156,7 @@ extension Graph {
 
     /// Sets the dense initializer of an existing value (appending it to the initializer order when
     /// it had none).
-    public mutating func attachInitializer(_ tensor: Tensor, to id: ValueID) {
+    public mutating func attachInitializer(_ tensor: consuming Tensor, to id: ValueID) {
         if case .dense? = valueStore[Int(id.index)].constant {} else { initializerOrder.append(id) }
         self[value: id].initializer = tensor
     }
@@ -180,7 +180,7 @@ extension Graph {
     /// Adds `node` reading `inputs` and writing `outputs` at `position`.
     /// Throws if an output already has a producer, an ID is not a value, or `position` is invalid.
     @discardableResult
-    public mutating func addNode(_ node: Node, inputs: [ValueID?], outputs: [ValueID?],
+    public mutating func addNode(_ node: consuming Node, inputs: [ValueID?], outputs: [ValueID?],
                                  at position: Position = .end) throws -> NodeID {
         for case let v? in inputs where !contains(v) {
             throw KilnError(.invalidGraph, "\(node.label): \(v) is not a value of graph '\(name)'")

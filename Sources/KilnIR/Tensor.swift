@@ -24,33 +24,122 @@ public struct Tensor: Hashable, Sendable, CustomStringConvertible {
         public init(begin: Int64?, end: Int64?) { self.begin = begin; self.end = end }
     }
 
-    public var name: String
-    public var dataType: DataType
-    public var dims: [Int64]
-    public var storage: Storage
+    /// All fields live in one copy-on-write box: copying a tensor is one reference-count increment,
+    /// however many fields it has (tensors are copied into and out of values, attributes and
+    /// kernels all the time).
+    final class Fields: @unchecked Sendable {
+        var name: String
+        var dataType: DataType
+        var dims: [Int64]
+        var storage: Storage
+        var externalData: [StringPair]?
+        var dataLocation: Int32?
+        var docString: String
+        var segment: Segment?
+        var metadata: [StringPair]
+        var presence: FieldPresence
+        var preserved: PreservedFields
+
+        init(name: String, dataType: DataType, dims: [Int64], storage: Storage) {
+            self.name = name
+            self.dataType = dataType
+            self.dims = dims
+            self.storage = storage
+            self.externalData = nil
+            self.dataLocation = nil
+            self.docString = ""
+            self.segment = nil
+            self.metadata = []
+            self.presence = FieldPresence()
+            self.preserved = PreservedFields()
+        }
+
+        func copy() -> Fields {
+            let c = Fields(name: name, dataType: dataType, dims: dims, storage: storage)
+            c.externalData = externalData
+            c.dataLocation = dataLocation
+            c.docString = docString
+            c.segment = segment
+            c.metadata = metadata
+            c.presence = presence
+            c.preserved = preserved
+            return c
+        }
+    }
+
+    private var fields: Fields
+
+    /// Makes the box unique before a write (copy-on-write).
+    private mutating func unique() -> Fields {
+        if !isKnownUniquelyReferenced(&fields) { fields = fields.copy() }
+        return fields
+    }
+
+    public var name: String {
+        get { fields.name }
+        set { unique().name = newValue }
+    }
+    public var dataType: DataType {
+        get { fields.dataType }
+        set { unique().dataType = newValue }
+    }
+    public var dims: [Int64] {
+        get { fields.dims }
+        set { unique().dims = newValue }
+    }
+    public var storage: Storage {
+        get { fields.storage }
+        set { unique().storage = newValue }
+    }
     /// Set when the tensor's payload lives in an external file: the `external_data` entries as read
     /// (location, offset, length, checksum, ...), in order. `storage` then holds the mapped bytes.
-    public var externalData: [StringPair]?
+    public var externalData: [StringPair]? {
+        get { fields.externalData }
+        set { unique().externalData = newValue }
+    }
     /// The raw `data_location` field when present (0 default, 1 external).
-    public var dataLocation: Int32?
-    public var docString: String
-    public var segment: Segment?
-    public var metadata: [StringPair]
-    public var presence: FieldPresence
-    public var preserved: PreservedFields
+    public var dataLocation: Int32? {
+        get { fields.dataLocation }
+        set { unique().dataLocation = newValue }
+    }
+    public var docString: String {
+        get { fields.docString }
+        set { unique().docString = newValue }
+    }
+    public var segment: Segment? {
+        get { fields.segment }
+        set { unique().segment = newValue }
+    }
+    public var metadata: [StringPair] {
+        get { fields.metadata }
+        set { unique().metadata = newValue }
+    }
+    public var presence: FieldPresence {
+        get { fields.presence }
+        set { unique().presence = newValue }
+    }
+    public var preserved: PreservedFields {
+        get { fields.preserved }
+        set { unique().preserved = newValue }
+    }
 
     public init(name: String = "", dataType: DataType, dims: [Int64], storage: Storage) {
-        self.name = name
-        self.dataType = dataType
-        self.dims = dims
-        self.storage = storage
-        self.externalData = nil
-        self.dataLocation = nil
-        self.docString = ""
-        self.segment = nil
-        self.metadata = []
-        self.presence = FieldPresence()
-        self.preserved = PreservedFields()
+        self.fields = Fields(name: name, dataType: dataType, dims: dims, storage: storage)
+    }
+
+    public static func == (a: Tensor, b: Tensor) -> Bool {
+        if a.fields === b.fields { return true }
+        return a.name == b.name && a.dataType == b.dataType && a.dims == b.dims && a.storage == b.storage
+            && a.externalData == b.externalData && a.dataLocation == b.dataLocation && a.docString == b.docString
+            && a.segment == b.segment && a.metadata == b.metadata && a.presence == b.presence
+            && a.preserved == b.preserved
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(dataType)
+        hasher.combine(dims)
+        hasher.combine(storage)
     }
 
     /// Builds a float32 tensor stored as `raw_data`.

@@ -162,7 +162,8 @@ public enum ModelFile {
         phases.mark("IR to protobuf")
         let structure: [UInt8] = try proto.serializedBytes()
         phases.mark("protobuf serialize")
-        let splicer = PayloadSplicer(payloads: encoder.payloads, nodeBlobs: encoder.nodeBlobs)
+        var splicer = PayloadSplicer(payloads: encoder.payloads, nodeBlobs: encoder.nodeBlobs)
+        splicer.initializerBlobs = encoder.initializerBlobs
         let pieces = try structure.withUnsafeBytes { try splicer.splice($0) }
         phases.mark("splice payloads")
         return pieces

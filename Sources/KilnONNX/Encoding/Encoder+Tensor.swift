@@ -75,3 +75,54 @@ extension ProtoEncoder {
         return r
     }
 }
+
+extension ProtoEncoder {
+    /// The graph's initializers written straight to wire format (a sequence of field-5 entries),
+    /// when every one is a plain tensor: `raw_data` storage and only dims, data_type, name, with no
+    /// doc string, metadata, segment, external data or preserved fields, and no external data plan
+    /// that could move it. Large payloads stay pieces streamed from where they live. Nil when any
+    /// initializer needs the general path.
+    func encodeSimpleInitializers(_ g: Graph) -> [OutputPiece]? {
+        guard !g.initializerOrder.isEmpty else { return nil }
+        if let plan = externalPlan, plan.mode != .preserve { return nil }
+        var pieces: [OutputPiece] = []
+        var tail: [UInt8] = []
+        tail.reserveCapacity(g.initializerOrder.count * 32)
+        var message: [UInt8] = []
+        for id in g.initializerOrder {
+            guard let t = g[value: id].initializer, case .raw(let bytes) = t.storage, t.externalData == nil,
+                  t.dataLocation == nil, t.segment == nil, t.docString.isEmpty, !t.presence.contains(field: 12),
+                  t.metadata.isEmpty, t.preserved.isEmpty else { return nil }
+            message.removeAll(keepingCapacity: true)
+            for d in t.dims {
+                WireWriter.appendTag(field: 1, wireType: .varint, to: &message)
+                WireWriter.appendVarint(UInt64(bitPattern: d), to: &message)
+            }
+            if t.presence.contains(field: 2) || t.dataType != .undefined {
+                WireWriter.appendTag(field: 2, wireType: .varint, to: &message)
+                WireWriter.appendVarint(UInt64(bitPattern: Int64(t.dataType.rawValue)), to: &message)
+            }
+            var name = g.name(of: id)
+            name.withUTF8 { utf8 in
+                WireWriter.appendTag(field: 8, wireType: .lengthDelimited, to: &message)
+                WireWriter.appendVarint(UInt64(utf8.count), to: &message)
+                message.append(contentsOf: utf8)
+            }
+            WireWriter.appendTag(field: 9, wireType: .lengthDelimited, to: &message)
+            WireWriter.appendVarint(UInt64(bytes.count), to: &message)
+            let total = message.count + bytes.count
+            WireWriter.appendTag(field: 5, wireType: .lengthDelimited, to: &tail)
+            WireWriter.appendVarint(UInt64(total), to: &tail)
+            tail.append(contentsOf: message)
+            if bytes.count >= liftThreshold {
+                pieces.append(.bytes(tail))
+                tail = []
+                pieces.append(.payload(bytes))
+            } else {
+                bytes.withUnsafeBytes { tail.append(contentsOf: $0) }
+            }
+        }
+        if !tail.isEmpty { pieces.append(.bytes(tail)) }
+        return pieces
+    }
+}

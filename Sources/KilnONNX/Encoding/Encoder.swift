@@ -15,6 +15,8 @@ struct ProtoEncoder {
     var payloads: [TensorBytes] = []
     /// Graph node lists encoded straight to wire format, behind graph placeholders.
     var nodeBlobs: [(bytes: [UInt8], hasPlaceholders: Bool)] = []
+    /// Graph initializer lists encoded straight to wire format, behind graph placeholders.
+    var initializerBlobs: [[OutputPiece]] = []
     /// Payloads at least this large are lifted instead of copied into the message.
     let liftThreshold: Int
     /// Decides which tensors go to external files; nil writes everything inline.
@@ -110,12 +112,20 @@ struct ProtoEncoder {
             try r.merge(serializedBytes: marker)
         }
         if g.presence.contains(field: 2) || !g.name.isEmpty { r.name = g.name }
-        r.initializer = try g.initializerOrder.map { id in
-            let v = g[value: id]
-            var t = v.initializer!
-            t.name = v.name
-            t.presence.insert(field: 8)
-            return try encodeTensor(t, mayGoExternal: tensorsMayGoExternal)
+        if let pieces = encodeSimpleInitializers(g) {
+            var marker: [UInt8] = []
+            WireWriter.appendTag(field: initializerMarkerField, wireType: .varint, to: &marker)
+            WireWriter.appendVarint(UInt64(initializerBlobs.count), to: &marker)
+            initializerBlobs.append(pieces)
+            try r.merge(serializedBytes: marker)
+        } else {
+            r.initializer = try g.initializerOrder.map { id in
+                let v = g[value: id]
+                var t = v.initializer!
+                t.name = v.name
+                t.presence.insert(field: 8)
+                return try encodeTensor(t, mayGoExternal: tensorsMayGoExternal)
+            }
         }
         r.sparseInitializer = try g.sparseInitializerOrder.map { id in
             let v = g[value: id]

@@ -148,6 +148,8 @@ struct PayloadSplicer {
     /// Serialized node lists (`field 1` entries) standing behind graph placeholders, and whether
     /// each holds placeholders itself (else it is copied as is).
     let nodeBlobs: [(bytes: [UInt8], hasPlaceholders: Bool)]
+    /// Serialized initializer lists (`field 5` entries, payloads as pieces) behind graph placeholders.
+    var initializerBlobs: [[OutputPiece]] = []
 
     struct Pieces {
         private(set) var items: [OutputPiece] = []
@@ -182,6 +184,15 @@ struct PayloadSplicer {
             count += bytes.count
         }
 
+        mutating func append(pieces: [OutputPiece]) {
+            for p in pieces {
+                switch p {
+                case .bytes(let b): b.count > 4096 ? append(piece: b) : append(b)
+                case .payload(let t): append(payload: t)
+                }
+            }
+        }
+
         mutating func append(_ other: Pieces) {
             changed = changed || other.changed
             for p in other.finished {
@@ -207,7 +218,7 @@ struct PayloadSplicer {
     }
 
     func splice(_ buffer: UnsafeRawBufferPointer) throws -> [OutputPiece] {
-        if payloads.isEmpty && nodeBlobs.isEmpty { return [.bytes(Array(buffer))] }
+        if payloads.isEmpty && nodeBlobs.isEmpty && initializerBlobs.isEmpty { return [.bytes(Array(buffer))] }
         return try walk(buffer, 0..<buffer.count, as: .model).finished
     }
 
@@ -215,6 +226,7 @@ struct PayloadSplicer {
         var reader = WireReader(buffer, range: range)
         var fields: [WireReader.Field] = []
         var marker: Int?
+        var initializerMarker: Int?
         while !reader.isAtEnd {
             let f = try reader.readField()
             if (kind == .tensor || kind == .graph) && f.number == payloadMarkerField && f.wireType == .varint {
@@ -222,23 +234,40 @@ struct PayloadSplicer {
                 marker = Int(try r.readVarint())
                 continue
             }
+            if kind == .graph && f.number == initializerMarkerField && f.wireType == .varint {
+                var r = WireReader(buffer, range: f.payload)
+                initializerMarker = Int(try r.readVarint())
+                continue
+            }
             fields.append(f)
         }
         var out = Pieces()
-        if kind == .graph, let m = marker {
-            guard m < nodeBlobs.count else { throw KilnError(.internalError, "node list placeholder \(m) out of range") }
+        if kind == .graph && (marker != nil || initializerMarker != nil) {
             // Nodes are field 1, the first a serializer writes.
-            if nodeBlobs[m].hasPlaceholders {
-                try nodeBlobs[m].bytes.withUnsafeBytes { blob in
-                    out.append(try walk(blob, 0..<blob.count, as: .graph))
+            if let m = marker {
+                guard m < nodeBlobs.count else { throw KilnError(.internalError, "node list placeholder \(m) out of range") }
+                if nodeBlobs[m].hasPlaceholders {
+                    try nodeBlobs[m].bytes.withUnsafeBytes { blob in
+                        out.append(try walk(blob, 0..<blob.count, as: .graph))
+                    }
+                } else {
+                    out.append(piece: nodeBlobs[m].bytes)
                 }
-            } else {
-                out.append(piece: nodeBlobs[m].bytes)
             }
-            out.changed = true
+            // Initializers are field 5: after the name (2), before doc_string (10) and the rest.
+            var pendingInitializers = initializerMarker
+            if let m = pendingInitializers, m >= initializerBlobs.count {
+                throw KilnError(.internalError, "initializer list placeholder \(m) out of range")
+            }
             for f in fields {
+                if let m = pendingInitializers, f.number > 5 {
+                    out.append(pieces: initializerBlobs[m])
+                    pendingInitializers = nil
+                }
                 try appendField(f, of: kind, from: buffer, to: &out)
             }
+            if let m = pendingInitializers { out.append(pieces: initializerBlobs[m]) }
+            out.changed = true
             return out
         }
         if kind == .tensor, let m = marker {
