@@ -144,22 +144,38 @@ extension ProtoDecoder {
     }
 
     /// The fast path of `decodeWireTensor`: nil when the message has any field besides dims (1),
-    /// data_type (2), name (8) and raw_data (9), or one with an unexpected wire type.
+    /// data_type (2), the typed data fields (4, 5, 7, 10, 11), name (8) and raw_data (9), more than
+    /// one data field, or a field with an unexpected wire type.
     private func decodeSimpleTensor(_ buf: UnsafeRawBufferPointer, _ bytes: TensorBytes) throws -> Tensor? {
         var reader = WireReader(buf, range: 0..<buf.count)
         var dims: [Int64] = []
         var type: Int32?
         var name: String?
         var raw: Range<Int>?
+        var typed: Tensor.Storage?
+        var dataField: Int?
+        func varints(_ f: WireReader.Field) throws -> [UInt64] {
+            var v = WireReader(buf, range: f.payload)
+            var out: [UInt64] = []
+            if f.wireType == .varint { return [try v.readVarint()] }
+            while !v.isAtEnd { out.append(try v.readVarint()) }
+            return out
+        }
+        func fixed<T>(_ f: WireReader.Field, _ type: T.Type) -> ContiguousArray<T> {
+            let size = MemoryLayout<T>.size
+            let n = f.payload.count / size
+            var out = ContiguousArray<T>()
+            out.reserveCapacity(n)
+            for k in 0..<n {
+                out.append(UnsafeRawBufferPointer(rebasing: buf[(f.payload.lowerBound + k * size)...]).loadUnaligned(as: T.self))
+            }
+            return out
+        }
         while !reader.isAtEnd {
             let f = try reader.readField()
             switch (f.number, f.wireType) {
-            case (1, .varint):
-                var v = WireReader(buf, range: f.payload)
-                dims.append(Int64(bitPattern: try v.readVarint()))
-            case (1, .lengthDelimited):
-                var v = WireReader(buf, range: f.payload)
-                while !v.isAtEnd { dims.append(Int64(bitPattern: try v.readVarint())) }
+            case (1, .varint), (1, .lengthDelimited):
+                dims.append(contentsOf: try varints(f).map { Int64(bitPattern: $0) })
             case (2, .varint):
                 var v = WireReader(buf, range: f.payload)
                 type = Int32(truncatingIfNeeded: try v.readVarint())
@@ -168,14 +184,36 @@ extension ProtoDecoder {
                 guard let text = String(validating: s, as: UTF8.self) else { return nil }
                 name = text
             case (9, .lengthDelimited):
+                guard dataField == nil || dataField == 9 else { return nil }
+                dataField = 9
                 raw = f.payload
+            case (4, .lengthDelimited), (4, .fixed32), (10, .lengthDelimited), (10, .fixed64),
+                 (5, .lengthDelimited), (5, .varint), (7, .lengthDelimited), (7, .varint),
+                 (11, .lengthDelimited), (11, .varint):
+                guard dataField == nil || dataField == f.number else { return nil }
+                dataField = f.number
+                if f.wireType == .lengthDelimited && f.payload.isEmpty { continue }
+                switch (f.number, typed) {
+                case (4, .floatData(var a)?): a.append(contentsOf: fixed(f, Float.self)); typed = .floatData(a)
+                case (4, _): typed = .floatData(fixed(f, Float.self))
+                case (10, .doubleData(var a)?): a.append(contentsOf: fixed(f, Double.self)); typed = .doubleData(a)
+                case (10, _): typed = .doubleData(fixed(f, Double.self))
+                case (5, .int32Data(var a)?):
+                    a.append(contentsOf: try varints(f).map { Int32(truncatingIfNeeded: $0) }); typed = .int32Data(a)
+                case (5, _): typed = .int32Data(ContiguousArray(try varints(f).map { Int32(truncatingIfNeeded: $0) }))
+                case (7, .int64Data(var a)?):
+                    a.append(contentsOf: try varints(f).map { Int64(bitPattern: $0) }); typed = .int64Data(a)
+                case (7, _): typed = .int64Data(ContiguousArray(try varints(f).map { Int64(bitPattern: $0) }))
+                case (11, .uint64Data(var a)?): a.append(contentsOf: try varints(f)); typed = .uint64Data(a)
+                default: typed = .uint64Data(ContiguousArray(try varints(f)))
+                }
             default:
                 return nil
             }
         }
         let dataType: DataType = try type.map { try self.dataType($0, field: "data_type") } ?? .undefined
         var t = Tensor(name: name ?? "", dataType: dataType, dims: dims,
-                       storage: raw.map { .raw(bytes.slice($0)) } ?? .none)
+                       storage: raw.map { .raw(bytes.slice($0)) } ?? typed ?? .none)
         var p = FieldPresence()
         if type != nil { p.insert(field: 2) }
         if name != nil { p.insert(field: 8) }

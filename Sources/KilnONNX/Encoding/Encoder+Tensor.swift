@@ -38,7 +38,7 @@ extension ProtoEncoder {
         if !placedExternally {
             switch t.storage {
             case .raw(let bytes):
-                if bytes.count >= liftThreshold {
+                if case .raw = t.storage, bytes.count >= liftThreshold {
                     var marker: [UInt8] = []
                     WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &marker)
                     WireWriter.appendVarint(UInt64(payloads.count), to: &marker)
@@ -90,7 +90,7 @@ extension ProtoEncoder {
         tail.reserveCapacity(g.initializerOrder.count * 32)
         var message: [UInt8] = []
         for id in g.initializerOrder {
-            guard let t = g[value: id].initializer, case .raw(let bytes) = t.storage, t.externalData == nil,
+            guard let t = g[value: id].initializer, t.externalData == nil,
                   t.dataLocation == nil, t.segment == nil, t.docString.isEmpty, !t.presence.contains(field: 12),
                   t.metadata.isEmpty, t.preserved.isEmpty else { return nil }
             message.removeAll(keepingCapacity: true)
@@ -102,19 +102,30 @@ extension ProtoEncoder {
                 WireWriter.appendTag(field: 2, wireType: .varint, to: &message)
                 WireWriter.appendVarint(UInt64(bitPattern: Int64(t.dataType.rawValue)), to: &message)
             }
+            appendTypedData(t.storage, to: &message)
             var name = g.name(of: id)
             name.withUTF8 { utf8 in
                 WireWriter.appendTag(field: 8, wireType: .lengthDelimited, to: &message)
                 WireWriter.appendVarint(UInt64(utf8.count), to: &message)
                 message.append(contentsOf: utf8)
             }
-            WireWriter.appendTag(field: 9, wireType: .lengthDelimited, to: &message)
-            WireWriter.appendVarint(UInt64(bytes.count), to: &message)
+            var payload = TensorBytes.empty
+            switch t.storage {
+            case .raw(let b):
+                WireWriter.appendTag(field: 9, wireType: .lengthDelimited, to: &message)
+                WireWriter.appendVarint(UInt64(b.count), to: &message)
+                payload = b
+            case .stringData, .none:
+                return nil
+            default:
+                appendLateTypedData(t.storage, to: &message)
+            }
+            let bytes = payload
             let total = message.count + bytes.count
             WireWriter.appendTag(field: 5, wireType: .lengthDelimited, to: &tail)
             WireWriter.appendVarint(UInt64(total), to: &tail)
             tail.append(contentsOf: message)
-            if bytes.count >= liftThreshold {
+            if case .raw = t.storage, bytes.count >= liftThreshold {
                 pieces.append(.bytes(tail))
                 tail = []
                 pieces.append(.payload(bytes))
@@ -124,5 +135,48 @@ extension ProtoEncoder {
         }
         if !tail.isEmpty { pieces.append(.bytes(tail)) }
         return pieces
+    }
+}
+
+/// The packed typed data fields numbered before `name` (8), as protobuf serializers write them:
+/// float_data (4) as little-endian floats, int32_data (5) and int64_data (7) as varints (negative
+/// int32 sign-extended to 64 bits). double_data and uint64_data come after `name`:
+/// `appendLateTypedData`.
+func appendTypedData(_ storage: Tensor.Storage, to out: inout [UInt8]) {
+    func packed(_ field: Int, _ body: (inout [UInt8]) -> Void) {
+        var payload: [UInt8] = []
+        body(&payload)
+        WireWriter.appendTag(field: field, wireType: .lengthDelimited, to: &out)
+        WireWriter.appendVarint(UInt64(payload.count), to: &out)
+        out.append(contentsOf: payload)
+    }
+    switch storage {
+    case .floatData(let a) where !a.isEmpty:
+        packed(4) { p in a.withUnsafeBytes { p.append(contentsOf: $0) } }
+    case .int32Data(let a) where !a.isEmpty:
+        packed(5) { p in for v in a { WireWriter.appendVarint(UInt64(bitPattern: Int64(v)), to: &p) } }
+    case .int64Data(let a) where !a.isEmpty:
+        packed(7) { p in for v in a { WireWriter.appendVarint(UInt64(bitPattern: v), to: &p) } }
+    default:
+        break
+    }
+}
+
+/// The typed data fields numbered after `name` and `raw_data`: double_data (10), uint64_data (11).
+func appendLateTypedData(_ storage: Tensor.Storage, to out: inout [UInt8]) {
+    func packed(_ field: Int, _ payload: [UInt8]) {
+        WireWriter.appendTag(field: field, wireType: .lengthDelimited, to: &out)
+        WireWriter.appendVarint(UInt64(payload.count), to: &out)
+        out.append(contentsOf: payload)
+    }
+    switch storage {
+    case .doubleData(let a) where !a.isEmpty:
+        packed(10, a.withUnsafeBytes { Array($0) })
+    case .uint64Data(let a) where !a.isEmpty:
+        var p: [UInt8] = []
+        for v in a { WireWriter.appendVarint(v, to: &p) }
+        packed(11, p)
+    default:
+        break
     }
 }
