@@ -1,0 +1,120 @@
+import CBLAS
+import KilnIR
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// MatMul and Gemm. float32 and float64 go through BLAS (OpenBLAS `cblas_?gemm`); other numeric
+/// types through a portable triple loop in their own arithmetic.
+///
+/// BLAS threads: one per call by default (parallelism belongs across independent work), or
+/// `KILN_BLAS_THREADS`.
+enum LinearAlgebraKernels {
+    static func register(into r: inout KernelRegistry) {
+        r.register("MatMul", since: 1) { ctx in
+            KernelContext.one(try matmul(ctx.tensor(0), ctx.tensor(1), ctx))
+        }
+        r.register("Gemm", since: 7) { ctx in
+            var a = try ctx.tensor(0), b = try ctx.tensor(1)
+            guard a.rank == 2, b.rank == 2 else { throw ctx.error("A and B must be 2-D, got \(a.shape) and \(b.shape)") }
+            if try ctx.int("transA", default: 0) != 0 { a = MovementKernels.transpose(a, [1, 0]) }
+            if try ctx.int("transB", default: 0) != 0 { b = MovementKernels.transpose(b, [1, 0]) }
+            let alpha = Double(try ctx.float("alpha", default: 1)), beta = Double(try ctx.float("beta", default: 1))
+            var y = try matmul(a, b, ctx)
+            if alpha != 1 {
+                y = try BinaryKernels.applyBinary(MulOp(), y, castTensor(.scalar(alpha), to: y.dataType), ctx)
+            }
+            if let c = try ctx.optionalTensor(2), beta != 0 {
+                var scaled = c
+                if beta != 1 { scaled = try BinaryKernels.applyBinary(MulOp(), c, castTensor(.scalar(beta), to: c.dataType), ctx) }
+                guard Broadcast.shape([scaled.shape, y.shape]) == y.shape else {
+                    throw ctx.error("C of shape \(c.shape) does not broadcast to \(y.shape)")
+                }
+                y = try BinaryKernels.applyBinary(AddOp(), y, scaled, ctx)
+            }
+            return KernelContext.one(y)
+        }
+    }
+
+    /// numpy `matmul`: 1-D operands are promoted (and the added axis removed), batch axes broadcast.
+    static func matmul(_ a: TensorValue, _ b: TensorValue, _ ctx: KernelContext) throws -> TensorValue {
+        guard a.dataType == b.dataType else { throw ctx.error("A and B have different types (\(a.dataType.name), \(b.dataType.name))") }
+        guard a.rank >= 1, b.rank >= 1 else { throw ctx.error("MatMul operands must have rank 1 or more") }
+        let aShape = a.rank == 1 ? [1, a.shape[0]] : a.shape
+        let bShape = b.rank == 1 ? [b.shape[0], 1] : b.shape
+        let (m, k) = (aShape[aShape.count - 2], aShape[aShape.count - 1])
+        let (k2, n) = (bShape[bShape.count - 2], bShape[bShape.count - 1])
+        guard k == k2 else { throw ctx.error("inner dimensions differ: \(a.shape) x \(b.shape)") }
+        let aBatch = Array(aShape.dropLast(2)), bBatch = Array(bShape.dropLast(2))
+        guard let batch = Broadcast.shape([aBatch, bBatch]) else {
+            throw ctx.error("batch dimensions of \(a.shape) and \(b.shape) do not broadcast")
+        }
+        let aIndex = Broadcast.sourceIndices(of: aBatch, in: batch)
+        let bIndex = Broadcast.sourceIndices(of: bBatch, in: batch)
+        let job = MatMulJob(a: a, b: b, m: m, n: n, k: k, aIndex: aIndex, bIndex: bIndex)
+        var shape = batch + [m, n]
+        let storage = try dispatchNumeric(a.dataType, "MatMul", job)
+        if a.rank == 1 { shape.remove(at: shape.count - 2) }
+        if b.rank == 1 { shape.removeLast() }
+        return TensorValue(shape: shape, storage: storage)
+    }
+}
+
+private let blasThreads: Void = {
+    var threads: Int32 = 1
+    if let v = getenv("KILN_BLAS_THREADS"), let n = Int32(String(cString: v)), n > 0 { threads = n }
+    openblas_set_num_threads(threads)
+}()
+
+private struct MatMulJob: NumericTypeVisitor {
+    let a: TensorValue, b: TensorValue, m: Int, n: Int, k: Int, aIndex: [Int], bIndex: [Int]
+
+    func visit<T: NumericElement>(_ type: T.Type) -> TensorStorage {
+        let ea = a.elements(as: T.self)!, eb = b.elements(as: T.self)!
+        var out = ContiguousArray<T>(repeating: T.zero, count: aIndex.count * m * n)
+        if m == 0 || n == 0 { return T.wrap(out) }
+        _ = blasThreads
+        ea.withUnsafeBufferPointer { pa in
+            eb.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    for (batch, (ia, ib)) in zip(aIndex, bIndex).enumerated() {
+                        let A = pa.baseAddress! + ia * m * k, B = pb.baseAddress! + ib * k * n
+                        let C = pc.baseAddress! + batch * m * n
+                        if k == 0 { continue }
+                        if T.self == Float.self {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                                        UnsafeRawPointer(A).assumingMemoryBound(to: Float.self), Int32(k),
+                                        UnsafeRawPointer(B).assumingMemoryBound(to: Float.self), Int32(n), 0,
+                                        UnsafeMutableRawPointer(C).assumingMemoryBound(to: Float.self), Int32(n))
+                        } else if T.self == Double.self {
+                            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                                        UnsafeRawPointer(A).assumingMemoryBound(to: Double.self), Int32(k),
+                                        UnsafeRawPointer(B).assumingMemoryBound(to: Double.self), Int32(n), 0,
+                                        UnsafeMutableRawPointer(C).assumingMemoryBound(to: Double.self), Int32(n))
+                        } else if T.isFloatingPoint {
+                            // float16/bfloat16: accumulate in Double, round once.
+                            for i in 0..<m {
+                                for j in 0..<n {
+                                    var s = 0.0
+                                    for p in 0..<k { s += A[i * k + p].doubleValue * B[p * n + j].doubleValue }
+                                    C[i * n + j] = T(double: s)
+                                }
+                            }
+                        } else {
+                            for i in 0..<m {
+                                for p in 0..<k {
+                                    let x = A[i * k + p]
+                                    for j in 0..<n { C[i * n + j] = T.add(C[i * n + j], T.multiply(x, B[p * n + j])) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return T.wrap(out)
+    }
+}
