@@ -13,7 +13,7 @@ GEN_DIR := Sources/KilnONNX/Generated
 PLUGIN := .build/release/protoc-gen-swift
 GENERATED_SUITE := Tests/Interop/.generated
 
-.PHONY: schemas schemas-check schemas-stamp-check fixtures-check all setup system-deps venv build release test unit-test interop demo bench proto proto-check fixtures node-suite clean proto-stamp-check
+.PHONY: conformance schemas schemas-check schemas-stamp-check fixtures-check all setup system-deps venv build release test unit-test interop demo bench proto proto-check fixtures node-suite clean proto-stamp-check
 
 all: build
 
@@ -22,6 +22,8 @@ system-deps:
 	@missing=""; \
 	command -v $(PYTHON) >/dev/null || missing="$$missing python3"; \
 	$(PYTHON) -m venv --help >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	pkg-config --exists openblas 2>/dev/null || missing="$$missing libopenblas-dev"; \
 	command -v swift >/dev/null || { echo "swift is not installed: Kiln needs Swift 6 (https://swift.org/install)"; exit 2; }; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
@@ -61,6 +63,10 @@ node-suite: $(GENERATED_SUITE)/.done
 interop: build node-suite
 	KILN=$(abspath $(KILN_DEBUG)) KILN_CHECK_INVARIANTS=1 NODE_SUITE=$(abspath $(GENERATED_SUITE)/node) \
 	  $(VPY) -m pytest -q Tests/Interop
+
+# The evaluator over the ONNX backend node suite; fails below the committed floor.
+conformance: build node-suite
+	KILN_CHECK_INVARIANTS=1 $(KILN_DEBUG) conformance $(abspath $(GENERATED_SUITE)/node) --floor $$(cat Tests/Interop/conformance_floor.txt)
 
 demo: system-deps release
 	@echo "== kiln inspect Fixtures/mlp.onnx"

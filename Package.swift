@@ -20,8 +20,11 @@ let package = Package(
             dependencies: ["KilnIR", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Proto", "Generated/onnx.pb.swift.stamp"]
         ),
+        .target(name: "KilnAnalysis", dependencies: ["KilnIR", "KilnOpset"]),
         .target(name: "KilnReport", dependencies: ["KilnIR"]),
-        .target(name: "Kiln", dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnReport"]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "KilnEvaluator", dependencies: ["KilnIR", "KilnONNX", "CBLAS"]),
+        .target(name: "Kiln", dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnAnalysis", "KilnReport", "KilnEvaluator"]),
         .executableTarget(
             name: "KilnCLI",
             dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -29,7 +32,9 @@ let package = Package(
         .testTarget(name: "KilnIRTests", dependencies: ["KilnIR"]),
         .testTarget(name: "KilnOpsetTests", dependencies: ["KilnOpset", "KilnIR"]),
         .testTarget(name: "KilnONNXTests", dependencies: ["KilnONNX", "KilnIR"]),
+        .testTarget(name: "KilnAnalysisTests", dependencies: ["KilnAnalysis", "KilnOpset", "KilnONNX", "KilnIR"]),
         .testTarget(name: "KilnReportTests", dependencies: ["KilnReport", "KilnONNX", "KilnIR"]),
+        .testTarget(name: "KilnEvaluatorTests", dependencies: ["KilnEvaluator", "KilnONNX", "KilnIR"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,6 @@
 @_exported import KilnIR
 @_exported import KilnONNX
 @_exported import KilnOpset
+@_exported import KilnAnalysis
 @_exported import KilnReport
+@_exported import KilnEvaluator

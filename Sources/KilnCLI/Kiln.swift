@@ -20,7 +20,7 @@ struct KilnCommand: ParsableCommand {
         Errors are one line on stderr: `kiln: error: FILE: WHERE: WHAT`.
         """,
         version: kilnVersion,
-        subcommands: [Convert.self, Inspect.self]
+        subcommands: [Check.self, Convert.self, Inspect.self, Run.self, Conformance.self]
     )
 
     /// Parses, runs, and maps every failure to an exit status and one line on stderr.
@@ -30,6 +30,10 @@ struct KilnCommand: ParsableCommand {
             try command.run()
         } catch let e as KilnError {
             fail(e.description, status: exitStatus(for: e.code))
+        } catch let e as ExitCode {
+            // A command's own verdict (`kiln check` found problems): its report is already printed.
+            fflush(nil)
+            Glibc.exit(e.rawValue)
         } catch {
             let code = exitCode(for: error)
             if code == .success {

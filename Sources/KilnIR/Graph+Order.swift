@@ -35,6 +35,15 @@ extension Graph {
         return result
     }
 
+    /// Sets the node order to `ids`, which must list every live node once (any order, sorted or
+    /// not: `isTopologicallySorted` tells). Throws otherwise.
+    public mutating func setOrder(_ ids: [NodeID]) throws {
+        guard ids.count == order.count, Set(ids) == Set(order) else {
+            throw KilnError(.invalidGraph, "setOrder: the new order must list each of the \(order.count) nodes of graph '\(name)' once")
+        }
+        order = ids
+    }
+
     /// Reorders nodes topologically (see `topologicalOrder`).
     public mutating func sortTopologically() throws {
         order = try topologicalOrder()

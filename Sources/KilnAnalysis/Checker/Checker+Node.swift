@@ -1,0 +1,144 @@
+import KilnIR
+import KilnOpset
+
+extension CheckContext {
+    mutating func checkNode(_ node: Node, index: Int, graph g: Graph, path: String, opsets: [String: Int],
+                            inFunction: Bool) {
+        let domain = Self.canonicalDomain(node.domain)
+        let at = (index, node)
+        for a in node.attributes where a.refAttrName != nil && !inFunction {
+            report("node.ref-attribute", "attribute '\(a.name)' refers to a function attribute outside a function",
+                   graph: path, node: at, field: "attribute(\(a.name))")
+        }
+        if functions.contains(FunctionKey(domain: node.domain, name: node.opType, overload: node.overload)) {
+            return  // a call of a local function; its body is checked on its own
+        }
+        guard let opset = opsets[domain] else {
+            report("node.domain-not-imported",
+                   "domain '\(domain.isEmpty ? "ai.onnx" : domain)' is not imported (no opset_import entry)",
+                   graph: path, node: at, field: "domain")
+            return
+        }
+        let schema: OperatorSchema
+        switch registry.resolve(domain: domain, op: node.opType, opset: opset) {
+        case .available(let s):
+            schema = s
+        case .deprecated(let s):
+            report("node.deprecated-op",
+                   "\(node.opType) was removed from \(domain.isEmpty ? "ai.onnx" : domain) at opset \(s.sinceVersion); the model imports opset \(opset)",
+                   graph: path, node: at)
+            return
+        case .notYetIntroduced(let first):
+            report("node.unknown-op",
+                   "\(node.opType) does not exist at opset \(opset) of \(domain.isEmpty ? "ai.onnx" : domain) (it appears at opset \(first))",
+                   graph: path, node: at)
+            return
+        case .unknownOperator:
+            if registry.domains.contains(domain) {
+                report("node.unknown-op", "no operator \(node.opType) in domain \(domain.isEmpty ? "ai.onnx" : domain)",
+                       graph: path, node: at)
+            }
+            return  // custom domains without a schema cannot be checked further
+        }
+        checkArity(node, schema: schema, path: path, at: at)
+        checkAttributes(node, schema: schema, path: path, at: at)
+        checkTypes(node, schema: schema, graph: g, path: path, at: at)
+    }
+
+    private mutating func checkArity(_ node: Node, schema: OperatorSchema, path: String, at: (Int, Node)) {
+        let v = "\(schema.name)-\(schema.sinceVersion)"
+        if node.inputs.count < schema.minInputs || node.inputs.count > schema.maxInputs {
+            report("node.arity", "has \(node.inputs.count) inputs; \(v) takes \(Self.range(schema.minInputs, schema.maxInputs))",
+                   graph: path, node: at, field: "input")
+        }
+        if node.outputs.count < schema.minOutputs || node.outputs.count > schema.maxOutputs {
+            report("node.arity", "has \(node.outputs.count) outputs; \(v) gives \(Self.range(schema.minOutputs, schema.maxOutputs))",
+                   graph: path, node: at, field: "output")
+        }
+        for (slot, input) in node.inputs.enumerated() where input == nil {
+            if let p = Self.parameter(schema.inputs, slot), p.option == .single {
+                report("node.missing-input", "input \(slot) ('\(p.name)') is required but empty", graph: path, node: at,
+                       field: "input[\(slot)]")
+            }
+        }
+    }
+
+    static func range(_ lo: Int, _ hi: Int) -> String {
+        if hi == OperatorSchema.unbounded { return "at least \(lo)" }
+        return lo == hi ? "\(lo)" : "\(lo) to \(hi)"
+    }
+
+    /// The formal parameter binding slot `slot` (the last one when it is variadic).
+    static func parameter(_ params: [OperatorSchema.FormalParameter], _ slot: Int) -> OperatorSchema.FormalParameter? {
+        if slot < params.count { return params[slot] }
+        if let last = params.last, last.option == .variadic { return last }
+        return nil
+    }
+
+    private mutating func checkAttributes(_ node: Node, schema: OperatorSchema, path: String, at: (Int, Node)) {
+        var seen = Set<String>()
+        for a in node.attributes {
+            let field = "attribute(\(a.name))"
+            if !seen.insert(a.name).inserted {
+                report("node.duplicate-attribute", "attribute '\(a.name)' is given more than once", graph: path, node: at, field: field)
+            }
+            guard let declared = schema.attribute(named: a.name) else {
+                report("node.unknown-attribute", "\(schema.name)-\(schema.sinceVersion) has no attribute '\(a.name)'",
+                       graph: path, node: at, field: field)
+                continue
+            }
+            if a.refAttrName != nil { continue }
+            if !declared.type.matches(a.value) {
+                report("node.attribute-type", "is \(a.value.typeName), \(schema.name) declares \(declared.type)",
+                       graph: path, node: at, field: field)
+            }
+        }
+        for declared in schema.attributes where declared.isRequired && !seen.contains(declared.name) {
+            report("node.missing-attribute", "required attribute '\(declared.name)' is missing", graph: path, node: at,
+                   field: "attribute(\(declared.name))")
+        }
+    }
+
+    /// Known type of a value: declared (inputs, outputs, value_info) or from its initializer.
+    static func knownType(_ id: ValueID, in g: Graph) -> String? {
+        let v = g[value: id]
+        if let t = v.type?.onnxTypeString { return t }
+        if let t = v.initializer { return "tensor(\(t.dataType.name))" }
+        if let s = v.sparseInitializer, let t = s.values { return "sparse_tensor(\(t.dataType.name))" }
+        return nil
+    }
+
+    private mutating func checkTypes(_ node: Node, schema: OperatorSchema, graph g: Graph, path: String,
+                                     at: (Int, Node)) {
+        var bound: [String: (type: String, slot: String)] = [:]
+        let constraints = Dictionary(schema.typeConstraints.map { ($0.typeParameter, $0) }, uniquingKeysWith: { a, _ in a })
+        func visit(_ values: [ValueID?], _ params: [OperatorSchema.FormalParameter], _ kind: String) {
+            for (slot, value) in values.enumerated() {
+                guard let value, let param = Self.parameter(params, slot), let type = Self.knownType(value, in: g) else { continue }
+                let field = "\(kind)[\(slot)]"
+                let name = g.name(of: value)
+                if let constraint = constraints[param.typeString] {
+                    if !constraint.allows(type) {
+                        report("node.type-constraint",
+                               "'\(name)' is \(type), not allowed for \(param.typeString) of \(schema.name)-\(schema.sinceVersion)",
+                               graph: path, node: at, field: field)
+                        continue
+                    }
+                    if param.option == .variadic && !param.isHomogeneous { continue }
+                    if let previous = bound[param.typeString], previous.type != type {
+                        report("node.type-mismatch",
+                               "'\(name)' is \(type) but \(previous.slot) binds \(param.typeString) to \(previous.type)",
+                               graph: path, node: at, field: field)
+                    } else if bound[param.typeString] == nil {
+                        bound[param.typeString] = (type, field)
+                    }
+                } else if param.typeString.contains("("), param.typeString != type {
+                    report("node.type-constraint", "'\(name)' is \(type), \(schema.name) requires \(param.typeString)",
+                           graph: path, node: at, field: field)
+                }
+            }
+        }
+        visit(node.inputs, schema.inputs, "input")
+        visit(node.outputs, schema.outputs, "output")
+    }
+}

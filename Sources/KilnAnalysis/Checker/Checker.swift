@@ -1,0 +1,122 @@
+import KilnIR
+import KilnOpset
+
+/// Checks a model against the rules of `onnx.checker.check_model(full_check=True)` that need no
+/// shape inference, and reports every problem, not just the first.
+///
+/// Rules (identifiers in `CheckIssue.rule`, documented in Docs/Commands/check.md):
+/// 1. Model: IR version known (1...14); IR >= 3 imports the default domain's opset; one import per
+///    domain.
+/// 2. Graph: inputs and outputs have complete types (main graph); IR < 4 lists every initializer
+///    as an input; single static assignment, including names of enclosing graphs; every node input
+///    defined before use (graph inputs, initializers, earlier nodes, enclosing scopes).
+/// 3. Node: its domain is imported; the operator exists at that opset (or is a local function) and
+///    is not deprecated; input and output counts within the schema's bounds; no empty name for a
+///    required input; attribute names known, required ones present, types as declared; input and
+///    output types allowed by the type constraints and bound consistently.
+/// 4. Tensors: data type set; exactly one data field with as many values as the dims say.
+/// 5. Functions: unique (domain, name, overload); bodies checked like graphs, with their own
+///    opset imports.
+public struct Checker: Sendable {
+    public var registry: SchemaRegistry
+    /// The newest IR version this checker knows (onnx 1.23: 14).
+    public static let maxIRVersion: Int64 = 14
+
+    public init(registry: SchemaRegistry = .standard) {
+        self.registry = registry
+    }
+
+    public func check(_ model: Model, file: String? = nil) -> CheckReport {
+        var context = CheckContext(registry: registry, model: model)
+        context.checkModel()
+        return CheckReport(file: file, issues: context.issues)
+    }
+}
+
+/// Identifies a local function.
+struct FunctionKey: Hashable {
+    var domain: String
+    var name: String
+    var overload: String
+}
+
+/// The state of one check: the issues found so far and what every rule needs to know.
+struct CheckContext {
+    let registry: SchemaRegistry
+    let model: Model
+    var issues: [CheckIssue] = []
+    var functions: Set<FunctionKey> = []
+
+    init(registry: SchemaRegistry, model: Model) {
+        self.registry = registry
+        self.model = model
+    }
+
+    mutating func report(_ rule: String, _ message: String, graph: String, node: (Int, Node)? = nil,
+                         field: String? = nil) {
+        issues.append(CheckIssue(rule: rule, message: message, graph: graph, nodeIndex: node?.0,
+                                 nodeName: node?.1.name, op: node.map { $0.1.opType }, field: field))
+    }
+
+    /// Opset imports by canonical domain (the first import of a domain wins).
+    static func opsetTable(_ imports: [OpsetImport]) -> [String: Int] {
+        var table: [String: Int] = [:]
+        for o in imports where table[canonicalDomain(o.domain)] == nil {
+            table[canonicalDomain(o.domain)] = Int(clamping: o.version)
+        }
+        return table
+    }
+
+    static func canonicalDomain(_ d: String) -> String { d == "ai.onnx" ? "" : d }
+
+    mutating func checkModel() {
+        let ir = model.irVersion
+        if ir < 1 || ir > Checker.maxIRVersion {
+            report("model.ir-version", "IR version \(ir) is outside 1...\(Checker.maxIRVersion), the versions this checker knows",
+                   graph: "model", field: "ir_version")
+        }
+        if ir >= 3 && model.opsetImports.isEmpty {
+            report("model.opset-missing", "a model with IR version >= 3 must import an opset (opset_import is empty)",
+                   graph: "model", field: "opset_import")
+        }
+        var seen = Set<String>()
+        for o in model.opsetImports where !seen.insert(Self.canonicalDomain(o.domain)).inserted {
+            report("model.opset-duplicate", "domain '\(o.domain)' is imported more than once", graph: "model",
+                   field: "opset_import")
+        }
+        if !model.hasGraph {
+            report("model.graph-missing", "the model has no graph", graph: "model", field: "graph")
+        }
+        for f in model.functions {
+            let key = FunctionKey(domain: f.domain, name: f.name, overload: f.overload)
+            if !functions.insert(key).inserted {
+                report("function.duplicate", "function '\(f.domain):\(f.name)' (overload '\(f.overload)') is defined more than once",
+                       graph: "function(\(f.domain):\(f.name))")
+            }
+        }
+        let modelOpsets = Self.opsetTable(model.opsetImports)
+        if model.hasGraph {
+            checkGraph(model.graph, path: "graph", outer: [], opsets: modelOpsets, kind: .main)
+        }
+        // Training graphs may read the inference graph's inputs, initializers and node outputs.
+        var inference = Set<String>()
+        if !model.trainingInfo.isEmpty {
+            let g = model.graph
+            for id in g.inputs + g.initializerOrder + g.sparseInitializerOrder { inference.insert(g.name(of: id)) }
+            for id in g.order { for case let v? in g[node: id].outputs { inference.insert(g.name(of: v)) } }
+        }
+        for (i, t) in model.trainingInfo.enumerated() {
+            if let g = t.initialization {
+                checkGraph(g, path: "training_info[\(i)].initialization", outer: inference, opsets: modelOpsets, kind: .training)
+            }
+            if let g = t.algorithm {
+                checkGraph(g, path: "training_info[\(i)].algorithm", outer: inference, opsets: modelOpsets, kind: .training)
+            }
+        }
+        for f in model.functions {
+            var opsets = Self.opsetTable(f.opsetImports)
+            if f.opsetImports.isEmpty { opsets = modelOpsets }
+            checkGraph(f.body, path: "function(\(f.domain):\(f.name))", outer: [], opsets: opsets, kind: .function)
+        }
+    }
+}
