@@ -32,21 +32,25 @@ extension CheckContext {
             checkTensor(g[value: id].initializer!, graph: path, field: "initializer(\(g.name(of: id)))")
         }
 
-        // Names visible so far: enclosing scopes, graph inputs, initializers, earlier node outputs.
-        var defined = outer
-        for id in g.inputs { defined.insert(g.name(of: id)) }
-        for id in g.initializerOrder { defined.insert(g.name(of: id)) }
-        for id in g.sparseInitializerOrder { defined.insert(g.name(of: id)) }
+        // Values defined so far in this graph (by ID: graph inputs, initializers, earlier node
+        // outputs); names of enclosing scopes are in `outer`.
+        var definedHere = Set<ValueID>(minimumCapacity: g.order.count * 2)
+        for id in g.inputs { definedHere.insert(id) }
+        for id in g.initializerOrder { definedHere.insert(id) }
+        for id in g.sparseInitializerOrder { definedHere.insert(id) }
         let inputSet = Set(g.inputs)
-        let position = g.positions()
+        var position: [NodeID: Int]?  // built on the first ordering problem only
+        var types = TypeCache()
 
         for (index, id) in g.order.enumerated() {
             let node = g[node: id]
             for (slot, input) in node.inputs.enumerated() {
                 guard let input else { continue }
+                if definedHere.contains(input) { continue }
                 let name = g.name(of: input)
-                if defined.contains(name) { continue }
-                if let p = g.producer(of: input), let pp = position[p], pp > index {
+                if outer.contains(name) { continue }
+                if position == nil { position = g.positions() }
+                if let p = g.producer(of: input), let pp = position![p], pp > index {
                     report("graph.topological-order",
                            "input \(slot) '\(name)' is produced by a later node (\(g[node: p].label)); nodes must be topologically sorted",
                            graph: path, node: (index, node), field: "input[\(slot)]")
@@ -56,13 +60,18 @@ extension CheckContext {
                            graph: path, node: (index, node), field: "input[\(slot)]")
                 }
             }
-            checkNode(node, index: index, graph: g, path: path, opsets: opsets, inFunction: kind == .function)
+            checkNode(node, index: index, graph: g, path: path, opsets: opsets, inFunction: kind == .function,
+                      types: &types)
             for a in node.attributes {
                 let subs = a.subgraphs
-                for (k, sub) in subs.enumerated() {
-                    let label = node.name.isEmpty ? node.opType : node.name
-                    let subPath = "\(path)/\(label).\(a.name)" + (subs.count > 1 ? "[\(k)]" : "")
-                    checkGraph(sub, path: subPath, outer: defined, opsets: opsets, kind: .subgraph)
+                if !subs.isEmpty {
+                    var visible = outer
+                    for v in definedHere { visible.insert(g.name(of: v)) }
+                    for (k, sub) in subs.enumerated() {
+                        let label = node.name.isEmpty ? node.opType : node.name
+                        let subPath = "\(path)/\(label).\(a.name)" + (subs.count > 1 ? "[\(k)]" : "")
+                        checkGraph(sub, path: subPath, outer: visible, opsets: opsets, kind: .subgraph)
+                    }
                 }
                 a.forEachTensor { t, _ in
                     checkTensor(t, graph: path, field: "attribute(\(a.name))", node: (index, node))
@@ -70,16 +79,15 @@ extension CheckContext {
             }
             for (slot, output) in node.outputs.enumerated() {
                 guard let output else { continue }
-                let name = g.name(of: output)
-                if inputSet.contains(output) || g.isConstant(output) || (kind != .training && outer.contains(name)) {
+                if inputSet.contains(output) || g.isConstant(output) || (kind != .training && !outer.isEmpty && outer.contains(g.name(of: output))) {
                     report("graph.ssa",
-                           "output '\(name)' is already defined (graph input, initializer or enclosing graph); each name is assigned once",
+                           "output '\(g.name(of: output))' is already defined (graph input, initializer or enclosing graph); each name is assigned once",
                            graph: path, node: (index, node), field: "output[\(slot)]")
                 }
-                defined.insert(name)
+                definedHere.insert(output)
             }
         }
-        for (i, id) in g.outputs.enumerated() where !defined.contains(g.name(of: id)) {
+        for (i, id) in g.outputs.enumerated() where !definedHere.contains(id) && !outer.contains(g.name(of: id)) {
             report("graph.undefined-output", "graph output '\(g.name(of: id))' is not defined in the graph",
                    graph: path, field: "output[\(i)]")
         }

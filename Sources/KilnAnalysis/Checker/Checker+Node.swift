@@ -3,7 +3,7 @@ import KilnOpset
 
 extension CheckContext {
     mutating func checkNode(_ node: Node, index: Int, graph g: Graph, path: String, opsets: [String: Int],
-                            inFunction: Bool) {
+                            inFunction: Bool, types: inout TypeCache) {
         let domain = Self.canonicalDomain(node.domain)
         let at = (index, node)
         for a in node.attributes where a.refAttrName != nil && !inFunction {
@@ -20,7 +20,7 @@ extension CheckContext {
             return
         }
         let schema: OperatorSchema
-        switch registry.resolve(domain: domain, op: node.opType, opset: opset) {
+        switch resolve(domain: domain, op: node.opType, opset: opset) {
         case .available(let s):
             schema = s
         case .deprecated(let s):
@@ -42,7 +42,7 @@ extension CheckContext {
         }
         checkArity(node, schema: schema, path: path, at: at)
         checkAttributes(node, schema: schema, path: path, at: at)
-        checkTypes(node, schema: schema, graph: g, path: path, at: at)
+        checkTypes(node, schema: schema, graph: g, path: path, at: at, types: &types)
     }
 
     private mutating func checkArity(_ node: Node, schema: OperatorSchema, path: String, at: (Int, Node)) {
@@ -109,36 +109,65 @@ extension CheckContext {
     }
 
     private mutating func checkTypes(_ node: Node, schema: OperatorSchema, graph g: Graph, path: String,
-                                     at: (Int, Node)) {
-        var bound: [String: (type: String, slot: String)] = [:]
-        let constraints = Dictionary(schema.typeConstraints.map { ($0.typeParameter, $0) }, uniquingKeysWith: { a, _ in a })
+                                     at: (Int, Node), types: inout TypeCache) {
+        // Type parameters bound so far (few per node: a small array beats a dictionary).
+        var bound: [(parameter: String, type: String, slot: String)] = []
         func visit(_ values: [ValueID?], _ params: [OperatorSchema.FormalParameter], _ kind: String) {
             for (slot, value) in values.enumerated() {
-                guard let value, let param = Self.parameter(params, slot), let type = Self.knownType(value, in: g) else { continue }
-                let field = "\(kind)[\(slot)]"
-                let name = g.name(of: value)
-                if let constraint = constraints[param.typeString] {
+                guard let value, let param = Self.parameter(params, slot), let type = types.type(of: value, in: g) else { continue }
+                if let constraint = schema.typeConstraints.first(where: { $0.typeParameter == param.typeString }) {
                     if !constraint.allows(type) {
                         report("node.type-constraint",
-                               "'\(name)' is \(type), not allowed for \(param.typeString) of \(schema.name)-\(schema.sinceVersion)",
-                               graph: path, node: at, field: field)
+                               "'\(g.name(of: value))' is \(type), not allowed for \(param.typeString) of \(schema.name)-\(schema.sinceVersion)",
+                               graph: path, node: at, field: "\(kind)[\(slot)]")
                         continue
                     }
                     if param.option == .variadic && !param.isHomogeneous { continue }
-                    if let previous = bound[param.typeString], previous.type != type {
-                        report("node.type-mismatch",
-                               "'\(name)' is \(type) but \(previous.slot) binds \(param.typeString) to \(previous.type)",
-                               graph: path, node: at, field: field)
-                    } else if bound[param.typeString] == nil {
-                        bound[param.typeString] = (type, field)
+                    if let previous = bound.first(where: { $0.parameter == param.typeString }) {
+                        if previous.type != type {
+                            report("node.type-mismatch",
+                                   "'\(g.name(of: value))' is \(type) but \(previous.slot) binds \(param.typeString) to \(previous.type)",
+                                   graph: path, node: at, field: "\(kind)[\(slot)]")
+                        }
+                    } else {
+                        bound.append((param.typeString, type, "\(kind)[\(slot)]"))
                     }
                 } else if param.typeString.contains("("), param.typeString != type {
-                    report("node.type-constraint", "'\(name)' is \(type), \(schema.name) requires \(param.typeString)",
-                           graph: path, node: at, field: field)
+                    report("node.type-constraint", "'\(g.name(of: value))' is \(type), \(schema.name) requires \(param.typeString)",
+                           graph: path, node: at, field: "\(kind)[\(slot)]")
                 }
             }
         }
         visit(node.inputs, schema.inputs, "input")
         visit(node.outputs, schema.outputs, "output")
     }
+}
+
+/// Type strings of a graph's values, computed once per value.
+struct TypeCache {
+    private var strings: [Int32: String?] = [:]
+
+    mutating func type(of id: ValueID, in g: Graph) -> String? {
+        if let cached = strings[id.index] { return cached }
+        let t = CheckContext.knownType(id, in: g)
+        strings[id.index] = t
+        return t
+    }
+}
+
+extension CheckContext {
+    /// Schema resolution, memoized per (domain, op, opset): graphs repeat the same few operators.
+    mutating func resolve(domain: String, op: String, opset: Int) -> SchemaRegistry.Resolution {
+        let key = ResolutionKey(domain: domain, op: op, opset: opset)
+        if let r = resolutions[key] { return r }
+        let r = registry.resolve(domain: domain, op: op, opset: opset)
+        resolutions[key] = r
+        return r
+    }
+}
+
+struct ResolutionKey: Hashable {
+    var domain: String
+    var op: String
+    var opset: Int
 }

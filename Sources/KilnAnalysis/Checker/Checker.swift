@@ -46,6 +46,7 @@ struct CheckContext {
     let model: Model
     var issues: [CheckIssue] = []
     var functions: Set<FunctionKey> = []
+    var resolutions: [ResolutionKey: SchemaRegistry.Resolution] = [:]
 
     init(registry: SchemaRegistry, model: Model) {
         self.registry = registry
