@@ -114,3 +114,18 @@ func richModel() throws -> Model {
         }
     }
 }
+
+@Suite struct TensorFileTests {
+    @Test func tensorProtoRoundTrips() throws {
+        var t = Tensor(name: "input_0", dataType: .int64, dims: [3], storage: .int64Data([1, -2, 3]))
+        t.docString = "typed"
+        let bytes = try ModelFile.encodeTensor(t)
+        let back = try ModelFile.decodeTensor(bytes: bytes)
+        #expect(back.name == t.name && back.dataType == t.dataType && back.dims == t.dims)
+        #expect(back.storage == t.storage && back.docString == "typed")
+        #expect(try ModelFile.encodeTensor(back) == bytes)
+        let raw = Tensor.float32([1, 2, 3, 4], dims: [2, 2], name: "x")
+        #expect(try ModelFile.decodeTensor(bytes: ModelFile.encodeTensor(raw)).storage == raw.storage)
+        #expect(throws: KilnError.self) { try ModelFile.decodeTensor(bytes: [0xFF, 0xFF]) }
+    }
+}
