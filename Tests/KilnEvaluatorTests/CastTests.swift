@@ -39,11 +39,50 @@ import Testing
 
     @Test func unsupportedTargetIsRefusedByName() throws {
         do {
-            _ = try cast(floats([1], [1]), .float8e4m3fn)
+            _ = try cast(floats([1], [1]), .float6e2m3)
             Issue.record("expected an error")
         } catch let e as KilnError {
             #expect(e.code == .unsupported)
-            #expect(e.message.contains("float8e4m3fn"))
+            #expect(e.message.contains("float6e2m3"))
         }
+    }
+
+    @Test func float8RoundsToNearestEvenAndSaturates() throws {
+        // Values from the ONNX suite (test_cast_FLOAT_to_FLOAT8E4M3FN / _E5M2).
+        let x = floats([5], [0.4789254665, 0.7229037881, 1e6, -.infinity, -1e-7])
+        #expect(try cast(x, .float8e4m3fn).doubles == [0.46875, 0.75, 448, -448, 0])
+        #expect(try cast(x, .float8e5m2).doubles == [0.5, 0.75, 57344, -57344, 0])
+        // e4m3fn: 0.46875 = 0 0101 111 -> 0x2F; 448 -> 0x7E.
+        #expect(try cast(x, .float8e4m3fn).elements(as: Float8E4M3FN.self)!.map(\.bitPattern)[0...2] == [0x2F, 0x34, 0x7E])
+    }
+
+    @Test func float8WithoutSaturationOverflowsToInfinityOrNaN() throws {
+        let x = floats([2], [1e6, 0.5])
+        let e5m2 = try runNode("Cast", [x], attributes: [Attribute("to", .int(Int64(DataType.float8e5m2.rawValue))), Attribute("saturate", .int(0))])[0]
+        #expect(e5m2.doubles == [.infinity, 0.5])
+        let fnuz = try runNode("Cast", [x], attributes: [Attribute("to", .int(Int64(DataType.float8e4m3fnuz.rawValue))), Attribute("saturate", .int(0))])[0]
+        #expect(fnuz.doubles[0].isNaN && fnuz.doubles[1] == 0.5)
+    }
+
+    @Test func float4AndNarrowIntegers() throws {
+        // float4e2m1 holds 0, 0.5, 1, 1.5, 2, 3, 4, 6; ties go to even; NaN becomes -0 (ml_dtypes).
+        let f4 = try cast(floats([5], [1.05, -3.5, 9, 0.25, .nan]), .float4e2m1).doubles
+        #expect(f4 == [1, -4, 6, 0, 0] && f4[4].sign == .minus)
+        // int4/uint2 truncate and wrap like numpy astype.
+        #expect(try cast(floats([4], [-9, 8, 7.9, -1.5]), .int4).int64s == [7, -8, 7, -1])
+        #expect(try cast(floats([3], [-1, 4, 3]), .uint2).int64s == [3, 0, 3])
+    }
+
+    @Test func narrowTypesRoundTripThroughPackedRawData() throws {
+        let t = try cast(int64s([3], [-8, 7, -1]), .int4)
+        let back = try TensorValue(t.irTensor())
+        #expect(back.int64s == [-8, 7, -1])
+        let ir = t.irTensor()
+        if case .raw(let bytes) = ir.storage { #expect(bytes.count == 2) } else { Issue.record("expected raw_data") }
+    }
+
+    @Test func bitCastReinterpretsBytes() throws {
+        let y = try runNode("BitCast", [floats([2], [1, -2])], attributes: [Attribute("to", .int(Int64(DataType.int32.rawValue)))], opset: 26)[0]
+        #expect(y.elements(as: Int32.self).map(Array.init) == [0x3F80_0000, Int32(bitPattern: 0xC000_0000)])
     }
 }

@@ -1,4 +1,5 @@
 import KilnIR
+import Testing
 @testable import KilnEvaluator
 
 /// Runs one node of `opType` with `inputs` at `opset` and returns its outputs.
@@ -34,4 +35,14 @@ extension TensorValue {
 /// Whether `a` and `b` agree within `tolerance` elementwise.
 func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5) -> Bool {
     a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) }
+}
+
+/// Runs one registered kernel directly on runtime values (sequences and optionals included).
+func runKernel(_ op: String, _ inputs: [RuntimeValue?], attributes: [Attribute] = [], outputs: Int = 1,
+               opset: Int = 21) throws -> [RuntimeValue?] {
+    let entry = try #require(KernelRegistry.standard.resolve(op, domain: "", version: opset))
+    let ctx = KernelContext(node: Node(opType: op, domain: "", name: "n", attributes: attributes), opsetVersion: opset,
+                            inputs: inputs, outputUsed: [Bool](repeating: true, count: outputs),
+                            subgraphs: SubgraphRunner(plans: [:], scope: [:]))
+    return try entry.kernel(ctx)
 }

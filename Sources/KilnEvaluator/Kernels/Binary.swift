@@ -1,5 +1,11 @@
 import KilnIR
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Elementwise binary and variadic arithmetic with numpy broadcasting (Add, Sub, Mul, Div, Pow,
 /// Mod, Max, Min, Sum, Mean, PRelu, BitShift, Bitwise*).
 ///
@@ -8,6 +14,26 @@ import KilnIR
 /// form and are not registered (refused by name).
 enum BinaryKernels {
     static func register(into r: inout KernelRegistry) {
+        // SwiGLU: (a * sigmoid(alpha * a)) * b, same shapes, no broadcasting; the swish factor is
+        // rounded to the input type first, as the reference.
+        r.register("SwiGLU", since: 26) { ctx in
+            let a = try ctx.tensor(0), b = try ctx.tensor(1)
+            guard a.shape == b.shape, a.dataType == b.dataType else { throw ctx.error("A and B must have the same shape and type") }
+            guard a.dataType.isFloatingPoint else { throw unsupportedType(a.dataType, ctx.node.opType) }
+            let alpha = Double(try ctx.float("alpha", default: 1))
+            let av = a.doubles, bv = b.doubles
+            let gate = try castTensor(TensorValue(shape: a.shape, av.map { 1 / (1 + exp(-alpha * $0)) }), to: a.dataType).doubles
+            let swish = try castTensor(TensorValue(shape: a.shape, (0..<av.count).map { av[$0] * gate[$0] }), to: a.dataType).doubles
+            return KernelContext.one(try castTensor(TensorValue(shape: a.shape, (0..<av.count).map { swish[$0] * bv[$0] }), to: a.dataType))
+        }
+        // StringConcat: elementwise concatenation of two broadcast string tensors.
+        r.register("StringConcat", since: 20) { ctx in
+            let a = try ctx.tensor(0), b = try ctx.tensor(1)
+            guard let av = a.elements(as: String.self), let bv = b.elements(as: String.self) else { throw ctx.error("inputs must be strings") }
+            guard let shape = Broadcast.shape([a.shape, b.shape]) else { throw ctx.error("shapes \(a.shape) and \(b.shape) do not broadcast") }
+            let ia = Broadcast.sourceIndices(of: a.shape, in: shape), ib = Broadcast.sourceIndices(of: b.shape, in: shape)
+            return KernelContext.one(TensorValue(shape: shape, elements: ContiguousArray((0..<ia.count).map { av[ia[$0]] + bv[ib[$0]] })))
+        }
         r.register("Add", since: 7, binary(AddOp()))
         r.register("Sub", since: 7, binary(SubOp()))
         r.register("Mul", since: 7, binary(MulOp()))

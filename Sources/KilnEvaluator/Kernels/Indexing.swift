@@ -149,7 +149,7 @@ enum IndexingKernels {
             let shape = Array(ind.shape.dropLast()) + Array(x.shape[(b + k)...])
             return KernelContext.one(TensorValue(shape: shape, storage: x.storage.gathering(src)))
         }
-        r.register("ScatterElements", since: 11) { ctx in
+        let scatterElements: Kernel = { ctx in
             let (x, ind, upd) = (try ctx.tensor(0), try ctx.tensor(1), try ctx.tensor(2))
             let axis = try ctx.axis(ctx.int("axis", default: 0), rank: x.rank)
             guard ind.shape == upd.shape, ind.rank == x.rank else { throw ctx.error("indices and updates must have the same shape and the data's rank") }
@@ -167,6 +167,105 @@ enum IndexingKernels {
             }
             if let bad { throw ctx.error("index \(bad) is out of range for axis \(axis)") }
             return KernelContext.one(try scatter(x, upd, targets: targets, reduction: ctx.string("reduction", default: "none"), ctx))
+        }
+        r.register("ScatterElements", since: 11, scatterElements)
+        // Scatter (9, deprecated at 11): ScatterElements without `reduction`.
+        r.register("Scatter", since: 9, scatterElements)
+        // Unique: distinct elements (or slices along `axis`), sorted ascending (lexicographically
+        // for slices) or in order of first occurrence; also first indices, inverse indices, counts.
+        r.register("Unique", since: 11) { ctx in
+            let x = try ctx.tensor(0)
+            let sorted = try ctx.int("sorted", default: 1) != 0
+            let axis: Int? = ctx.node.attribute("axis") == nil ? nil : try ctx.axis(ctx.int("axis"), rank: x.rank)
+            let shape = axis == nil ? [x.count] : x.shape
+            let a = axis ?? 0
+            let n = shape[a], inner = shape[(a + 1)...].reduce(1, *), outer = shape[..<a].reduce(1, *)
+            let values = x.doubles
+            func sliceIndices(_ k: Int) -> [Int] {
+                var idx: [Int] = []
+                for o in 0..<outer { for i in 0..<inner { idx.append((o * n + k) * inner + i) } }
+                return idx
+            }
+            let slices = (0..<n).map { sliceIndices($0).map { values[$0] } }
+            var firstOf: [[Double]: Int] = [:]
+            var order: [Int] = []
+            for k in 0..<n where firstOf[slices[k]] == nil { firstOf[slices[k]] = k; order.append(k) }
+            if sorted {
+                order.sort { l, r in
+                    for (p, q) in zip(slices[l], slices[r]) where p != q { return p < q }
+                    return false
+                }
+            }
+            let position = Dictionary(uniqueKeysWithValues: order.enumerated().map { (slices[$1], $0) })
+            let inverse = (0..<n).map { Int64(position[slices[$0]]!) }
+            var counts = [Int64](repeating: 0, count: order.count)
+            for i in inverse { counts[Int(i)] += 1 }
+            var yShape = shape
+            yShape[a] = order.count
+            var src: [Int] = []
+            for o in 0..<outer { for k in order { for i in 0..<inner { src.append((o * n + k) * inner + i) } } }
+            let y = TensorValue(shape: yShape, storage: x.storage.gathering(src))
+            return [.tensor(y), .tensor(TensorValue(shape: [order.count], order.map { Int64($0) })),
+                    .tensor(TensorValue(shape: [n], inverse)), .tensor(TensorValue(shape: [order.count], counts))]
+        }
+        // TensorScatter (24): a copy of past_cache with `update` written along `axis` (default -2)
+        // from `write_indices[batch]` (default 0) on, wrapping modulo the axis length in circular mode.
+        r.register("TensorScatter", since: 24) { ctx in
+            let past = try ctx.tensor(0), update = try ctx.tensor(1)
+            guard past.dataType == update.dataType, past.rank == update.rank, past.rank >= 2 else { throw ctx.error("past_cache and update must have the same type and rank") }
+            let axis = try ctx.axis(ctx.int("axis", default: -2), rank: past.rank)
+            guard axis > 0 else { throw ctx.error("axis must not be the batch axis") }
+            let mode = try ctx.string("mode", default: "linear")
+            guard mode == "linear" || mode == "circular" else { throw ctx.error("mode must be linear or circular, got '\(mode)'") }
+            for d in 0..<past.rank where d != axis && past.shape[d] != update.shape[d] || d == axis && update.shape[d] > past.shape[d] {
+                throw ctx.error("update shape \(update.shape) does not fit past_cache shape \(past.shape)")
+            }
+            let starts = try ctx.integers(2) ?? [Int](repeating: 0, count: past.shape[0])
+            let maxLength = past.shape[axis], length = update.shape[axis]
+            let prefix = past.shape[..<axis].reduce(1, *), inner = past.shape[(axis + 1)...].reduce(1, *)
+            let perBatch = prefix / past.shape[0]
+            var src = Array(0..<past.count)
+            for p in 0..<prefix {
+                let batch = p / perBatch
+                for s in 0..<length {
+                    var at = starts[batch] + s
+                    if mode == "circular" { at = ((at % maxLength) + maxLength) % maxLength }
+                    guard at >= 0 && at < maxLength else { throw ctx.error("write index \(at) is outside the cache of length \(maxLength)") }
+                    for i in 0..<inner { src[(p * maxLength + at) * inner + i] = past.count + (p * length + s) * inner + i }
+                }
+            }
+            let both = try TensorStorage.concatenating([past.storage, update.storage], type: past.dataType)
+            return KernelContext.one(TensorValue(shape: past.shape, storage: both.gathering(src)))
+        }
+        // MaxUnpool: X's values placed at `I` (flat indices into the unpooled shape
+        // `(in - 1) stride - pads + kernel`), zeros elsewhere; `output_shape` pads at the end.
+        r.register("MaxUnpool", since: 9) { ctx in
+            let x = try ctx.tensor(0), ind = try ctx.tensor(1)
+            guard ind.shape == x.shape, let kernel = try ctx.ints("kernel_shape"), kernel.count == x.rank - 2 else {
+                throw ctx.error("I must have X's shape and kernel_shape one entry per spatial axis")
+            }
+            let r = kernel.count
+            let strides = try ctx.ints("strides") ?? [Int](repeating: 1, count: r)
+            let pads = try ctx.ints("pads") ?? [Int](repeating: 0, count: 2 * r)
+            let inferred = Array(x.shape[..<2]) + (0..<r).map { (x.shape[$0 + 2] - 1) * strides[$0] - pads[$0] - pads[$0 + r] + kernel[$0] }
+            let shape = try ctx.integers(2) ?? inferred
+            guard shape.count == x.rank, zip(shape, inferred).allSatisfy({ $0 >= $1 }) else { throw ctx.error("output_shape \(shape) is smaller than \(inferred)") }
+            var unpooled = [Int](repeating: -1, count: shapeCount(inferred))
+            for (e, i) in ind.int64s.enumerated() {
+                guard i >= 0 && Int(i) < unpooled.count else { throw ctx.error("index \(i) is out of range") }
+                unpooled[Int(i)] = e
+            }
+            let inferredStrides = rowMajorStrides(inferred)
+            var src = [Int](repeating: -1, count: shapeCount(shape))
+            forEachMultiIndex(shape) { linear, idx in
+                var off = 0
+                for d in 0..<idx.count {
+                    if idx[d] >= inferred[d] { return }
+                    off += idx[d] * inferredStrides[d]
+                }
+                src[linear] = unpooled[off]
+            }
+            return KernelContext.one(TensorValue(shape: shape, storage: x.storage.gathering(src)))
         }
         r.register("ScatterND", since: 11) { ctx in
             let (x, ind, upd) = (try ctx.tensor(0), try ctx.tensor(1), try ctx.tensor(2))

@@ -14,6 +14,35 @@ import Darwin
 /// `KILN_BLAS_THREADS`.
 enum LinearAlgebraKernels {
     static func register(into r: inout KernelRegistry) {
+        // Det: determinants of the trailing 2-D square matrices (LU with partial pivoting, in Double).
+        r.register("Det", since: 11) { ctx in
+            let x = try ctx.tensor(0)
+            guard x.dataType.isFloatingPoint else { throw unsupportedType(x.dataType, ctx.node.opType) }
+            guard x.rank >= 2, x.shape[x.rank - 1] == x.shape[x.rank - 2] else { throw ctx.error("input must end in square matrices, got \(x.shape)") }
+            let n = x.shape[x.rank - 1], v = x.doubles
+            let batch = x.count / max(n * n, 1)
+            var dets = [Double](repeating: 1, count: batch)
+            for b in 0..<batch {
+                var m = Array(v[(b * n * n)..<((b + 1) * n * n)])
+                var det = 1.0
+                for c in 0..<n {
+                    var p = c
+                    for r in (c + 1)..<max(n, c + 1) where abs(m[r * n + c]) > abs(m[p * n + c]) { p = r }
+                    if m[p * n + c] == 0 { det = 0; break }
+                    if p != c {
+                        for k in 0..<n { m.swapAt(p * n + k, c * n + k) }
+                        det = -det
+                    }
+                    det *= m[c * n + c]
+                    for r in (c + 1)..<max(n, c + 1) {
+                        let f = m[r * n + c] / m[c * n + c]
+                        for k in c..<n { m[r * n + k] -= f * m[c * n + k] }
+                    }
+                }
+                dets[b] = det
+            }
+            return KernelContext.one(try castTensor(TensorValue(shape: Array(x.shape.dropLast(2)), dets), to: x.dataType))
+        }
         r.register("MatMul", since: 1) { ctx in
             KernelContext.one(try matmul(ctx.tensor(0), ctx.tensor(1), ctx))
         }

@@ -103,6 +103,51 @@ enum MovementKernels {
             }
             return KernelContext.one(TensorValue(shape: out, storage: x.storage.gathering(src)))
         }
+        // ReverseSequence: for batch b, the first sequence_lens[b] steps along time_axis reversed.
+        r.register("ReverseSequence", since: 10) { ctx in
+            let x = try ctx.tensor(0)
+            guard let lens = try ctx.integers(1) else { throw ctx.error("sequence_lens is required") }
+            let batchAxis = try ctx.axis(ctx.int("batch_axis", default: 1), rank: x.rank, name: "batch_axis")
+            let timeAxis = try ctx.axis(ctx.int("time_axis", default: 0), rank: x.rank, name: "time_axis")
+            guard batchAxis != timeAxis, lens.count == x.shape[batchAxis] else {
+                throw ctx.error("sequence_lens must have \(x.shape[batchAxis]) elements and the axes must differ")
+            }
+            let strides = rowMajorStrides(x.shape)
+            var src = [Int](repeating: 0, count: x.count)
+            var bad: Int?
+            forEachMultiIndex(x.shape) { linear, idx in
+                let len = lens[idx[batchAxis]], t = idx[timeAxis]
+                if len < 0 || len > x.shape[timeAxis] { bad = len; return }
+                src[linear] = linear + (t < len ? (len - 1 - 2 * t) * strides[timeAxis] : 0)
+            }
+            if let bad { throw ctx.error("sequence length \(bad) is out of range") }
+            return KernelContext.one(TensorValue(shape: x.shape, storage: x.storage.gathering(src)))
+        }
+        // CenterCropPad: each axis in `axes` cropped or zero-padded to `shape`, centred (offset
+        // `|in - out| / 2`, rounded down).
+        r.register("CenterCropPad", since: 18) { ctx in
+            let x = try ctx.tensor(0)
+            guard let target = try ctx.integers(1) else { throw ctx.error("shape is required") }
+            let axes = try (ctx.ints("axes") ?? Array(0..<x.rank)).map { try ctx.axis($0, rank: x.rank, name: "axes") }
+            guard target.count == axes.count else { throw ctx.error("shape must have \(axes.count) elements") }
+            var shape = x.shape, shift = [Int](repeating: 0, count: x.rank)
+            for (i, a) in axes.enumerated() {
+                shape[a] = target[i]
+                shift[a] = target[i] < x.shape[a] ? (x.shape[a] - target[i]) / 2 : -((target[i] - x.shape[a]) / 2)
+            }
+            let strides = rowMajorStrides(x.shape)
+            var src = [Int](repeating: -1, count: shapeCount(shape))
+            forEachMultiIndex(shape) { linear, idx in
+                var off = 0
+                for d in 0..<idx.count {
+                    let s = idx[d] + shift[d]
+                    if s < 0 || s >= x.shape[d] { return }
+                    off += s * strides[d]
+                }
+                src[linear] = off
+            }
+            return KernelContext.one(TensorValue(shape: shape, storage: x.storage.gathering(src)))
+        }
         r.register("Pad", since: 2) { ctx in
             let x = try ctx.tensor(0)
             guard let pads = try ctx.ints("pads") else { throw ctx.error("attribute 'pads' is required") }

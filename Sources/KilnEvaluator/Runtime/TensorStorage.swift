@@ -20,6 +20,17 @@ public enum TensorStorage: Sendable {
     case uint64(ContiguousArray<UInt64>)
     case bool(ContiguousArray<Bool>)
     case string(ContiguousArray<String>)
+    // Narrow types, one byte per element (TensorElement+Narrow.swift).
+    case float8e4m3fn(ContiguousArray<Float8E4M3FN>)
+    case float8e4m3fnuz(ContiguousArray<Float8E4M3FNUZ>)
+    case float8e5m2(ContiguousArray<Float8E5M2>)
+    case float8e5m2fnuz(ContiguousArray<Float8E5M2FNUZ>)
+    case float8e8m0(ContiguousArray<Float8E8M0>)
+    case float4e2m1(ContiguousArray<Float4E2M1>)
+    case int4(ContiguousArray<Int4>)
+    case uint4(ContiguousArray<UInt4>)
+    case int2(ContiguousArray<Int2>)
+    case uint2(ContiguousArray<UInt2>)
 
     public var dataType: DataType {
         switch self {
@@ -37,6 +48,16 @@ public enum TensorStorage: Sendable {
         case .uint64: .uint64
         case .bool: .bool
         case .string: .string
+        case .float8e4m3fn: .float8e4m3fn
+        case .float8e4m3fnuz: .float8e4m3fnuz
+        case .float8e5m2: .float8e5m2
+        case .float8e5m2fnuz: .float8e5m2fnuz
+        case .float8e8m0: .float8e8m0
+        case .float4e2m1: .float4e2m1
+        case .int4: .int4
+        case .uint4: .uint4
+        case .int2: .int2
+        case .uint2: .uint2
         }
     }
 
@@ -59,6 +80,16 @@ public enum TensorStorage: Sendable {
         case .uint64(let e): try visitor.visit(e)
         case .bool(let e): try visitor.visit(e)
         case .string(let e): try visitor.visit(e)
+        case .float8e4m3fn(let e): try visitor.visit(e)
+        case .float8e4m3fnuz(let e): try visitor.visit(e)
+        case .float8e5m2(let e): try visitor.visit(e)
+        case .float8e5m2fnuz(let e): try visitor.visit(e)
+        case .float8e8m0(let e): try visitor.visit(e)
+        case .float4e2m1(let e): try visitor.visit(e)
+        case .int4(let e): try visitor.visit(e)
+        case .uint4(let e): try visitor.visit(e)
+        case .int2(let e): try visitor.visit(e)
+        case .uint2(let e): try visitor.visit(e)
         }
     }
 
@@ -112,6 +143,16 @@ func dispatchAny<V: TypeVisitor>(_ type: DataType, _ make: () -> V) throws -> V.
     case .uint64: return try v.visit(UInt64.self)
     case .bool: return try v.visit(Bool.self)
     case .string: return try v.visit(String.self)
+    case .float8e4m3fn: return try v.visit(Float8E4M3FN.self)
+    case .float8e4m3fnuz: return try v.visit(Float8E4M3FNUZ.self)
+    case .float8e5m2: return try v.visit(Float8E5M2.self)
+    case .float8e5m2fnuz: return try v.visit(Float8E5M2FNUZ.self)
+    case .float8e8m0: return try v.visit(Float8E8M0.self)
+    case .float4e2m1: return try v.visit(Float4E2M1.self)
+    case .int4: return try v.visit(Int4.self)
+    case .uint4: return try v.visit(UInt4.self)
+    case .int2: return try v.visit(Int2.self)
+    case .uint2: return try v.visit(UInt2.self)
     default: throw unsupportedType(type)
     }
 }

@@ -57,6 +57,16 @@ private struct LittleEndianReader: TypeVisitor {
     let name: String
 
     func visit<T: TensorElement>(_ type: T.Type) throws -> TensorStorage {
+        let bitWidth = T.dataType.bitWidth
+        if bitWidth < 8, let narrow = T.self as? any NarrowElement.Type {
+            // Packed: element i sits in byte i * bitWidth / 8, low bits first.
+            let need = T.dataType.byteCount(elements: count)
+            guard raw.count == need else {
+                throw KilnError(.invalidInput, "tensor '\(name)' has \(raw.count) bytes of data, \(count) \(T.dataType.name) elements need \(need)")
+            }
+            let perByte = 8 / bitWidth, mask = UInt8((1 << bitWidth) - 1)
+            return unpack(narrow, perByte: perByte, mask: mask, bitWidth: bitWidth)
+        }
         let width = MemoryLayout<T>.stride
         guard raw.count == count * width else {
             throw KilnError(.invalidInput,
@@ -75,8 +85,37 @@ private struct LittleEndianReader: TypeVisitor {
     }
 }
 
+extension LittleEndianReader {
+    func unpack<N: NarrowElement>(_ type: N.Type, perByte: Int, mask: UInt8, bitWidth: Int) -> TensorStorage {
+        var out = ContiguousArray<N>()
+        out.reserveCapacity(count)
+        for i in 0..<count {
+            out.append(N(bitPattern: (raw[i / perByte] >> UInt8((i % perByte) * bitWidth)) & mask))
+        }
+        return N.wrap(out)
+    }
+}
+
 private struct RawBytesVisitor: ElementVisitor {
     func visit<T: TensorElement>(_ e: ContiguousArray<T>) -> TensorBytes {
-        e.withUnsafeBytes { TensorBytes(copying: $0) }
+        let bitWidth = T.dataType.bitWidth
+        if bitWidth < 8, let narrow = e as? any NarrowArray {
+            return TensorBytes(narrow.packed(bitWidth: bitWidth))
+        }
+        return e.withUnsafeBytes { TensorBytes(copying: $0) }
+    }
+}
+
+/// Packs narrow elements into `raw_data` bytes, low bits first.
+private protocol NarrowArray {
+    func packed(bitWidth: Int) -> [UInt8]
+}
+
+extension ContiguousArray: NarrowArray where Element: NarrowElement {
+    func packed(bitWidth: Int) -> [UInt8] {
+        let perByte = 8 / bitWidth
+        var bytes = [UInt8](repeating: 0, count: (count + perByte - 1) / perByte)
+        for (i, e) in enumerated() { bytes[i / perByte] |= e.bitPattern << UInt8((i % perByte) * bitWidth) }
+        return bytes
     }
 }
