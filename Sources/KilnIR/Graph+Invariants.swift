@@ -35,15 +35,15 @@ extension Graph {
         for i in nodeStore.indices where isLive(nodeLive, i) && !listed.contains(NodeID(i)) {
             throw fail("node \(NodeID(i)) (\(nodeStore[i].label)) is live but not in order")
         }
+        // Input slots reading each value; compared with the value's use list below (linear time:
+        // a value with many uses must not make the check quadratic).
+        var slotsReading: [ValueID: Int] = [:]
         for id in order {
             let node = self[node: id]
             for (slot, v) in node.inputs.enumerated() {
                 guard let v else { continue }
                 guard contains(v) else { throw fail("\(node.label) input \(slot) points at removed value \(v)") }
-                let uses = self[value: v].uses.filter { $0 == Use(node: id, index: slot) }.count
-                guard uses == 1 else {
-                    throw fail("\(node.label) input \(slot) reads '\(self[value: v].name)' but that value lists the use \(uses) times")
-                }
+                slotsReading[v, default: 0] += 1
             }
             for (slot, v) in node.outputs.enumerated() {
                 guard let v else { continue }
@@ -64,6 +64,10 @@ extension Graph {
         for vid in valueIDs {
             let v = self[value: vid]
             guard nameTable[v.name] == vid else { throw fail("name table does not map '\(v.name)' to \(vid)") }
+            let reading = slotsReading[vid, default: 0]
+            guard v.uses.count == reading, Set(v.uses).count == reading else {
+                throw fail("'\(v.name)' lists \(v.uses.count) uses (\(Set(v.uses).count) distinct) but \(reading) input slots read it")
+            }
             for use in v.uses {
                 guard contains(use.node) else { throw fail("'\(v.name)' lists a use by removed node \(use.node)") }
                 let node = self[node: use.node]
