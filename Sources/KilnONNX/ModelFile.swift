@@ -164,6 +164,7 @@ public enum ModelFile {
         phases.mark("protobuf serialize")
         var splicer = PayloadSplicer(payloads: encoder.payloads, nodeBlobs: encoder.nodeBlobs)
         splicer.initializerBlobs = encoder.initializerBlobs
+        splicer.valueInfoBlobs = encoder.valueInfoBlobs
         let pieces = try structure.withUnsafeBytes { try splicer.splice($0) }
         phases.mark("splice payloads")
         return pieces

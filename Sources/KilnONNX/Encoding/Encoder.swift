@@ -17,6 +17,8 @@ struct ProtoEncoder {
     var nodeBlobs: [(bytes: [UInt8], hasPlaceholders: Bool)] = []
     /// Graph initializer lists encoded straight to wire format, behind graph placeholders.
     var initializerBlobs: [[OutputPiece]] = []
+    /// Graph inputs, outputs and value_info encoded straight to wire format, behind placeholders.
+    var valueInfoBlobs: [[UInt8]] = []
     /// Payloads at least this large are lifted instead of copied into the message.
     let liftThreshold: Int
     /// Decides which tensors go to external files; nil writes everything inline.
@@ -134,14 +136,12 @@ struct ProtoEncoder {
             return try encodeSparse(s)
         }
         if g.presence.contains(field: 10) || !g.docString.isEmpty { r.docString = g.docString }
-        r.input = try g.inputs.enumerated().map { i, id in
-            try encodeValueInfo(name: g[value: id].name, g.infoOverrides[.input(i)] ?? g[value: id].info)
-        }
-        r.output = try g.outputs.enumerated().map { i, id in
-            try encodeValueInfo(name: g[value: id].name, g.infoOverrides[.output(i)] ?? g[value: id].info)
-        }
-        r.valueInfo = try g.valueInfo.enumerated().map { i, id in
-            try encodeValueInfo(name: g[value: id].name, g.infoOverrides[.valueInfo(i)] ?? g[value: id].info)
+        if !(g.inputs.isEmpty && g.outputs.isEmpty && g.valueInfo.isEmpty) {
+            var marker: [UInt8] = []
+            WireWriter.appendTag(field: valueInfoMarkerField, wireType: .varint, to: &marker)
+            WireWriter.appendVarint(UInt64(valueInfoBlobs.count), to: &marker)
+            valueInfoBlobs.append(ValueInfoWire.graphFields(g))
+            try r.merge(serializedBytes: marker)
         }
         r.quantizationAnnotation = try g.quantizationAnnotations.map { a in
             var q = Onnx_TensorAnnotation()

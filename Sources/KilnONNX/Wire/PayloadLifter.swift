@@ -150,6 +150,8 @@ struct PayloadSplicer {
     let nodeBlobs: [(bytes: [UInt8], hasPlaceholders: Bool)]
     /// Serialized initializer lists (`field 5` entries, payloads as pieces) behind graph placeholders.
     var initializerBlobs: [[OutputPiece]] = []
+    /// Serialized inputs, outputs and value_info (fields 11-13) behind graph placeholders.
+    var valueInfoBlobs: [[UInt8]] = []
 
     struct Pieces {
         private(set) var items: [OutputPiece] = []
@@ -218,7 +220,9 @@ struct PayloadSplicer {
     }
 
     func splice(_ buffer: UnsafeRawBufferPointer) throws -> [OutputPiece] {
-        if payloads.isEmpty && nodeBlobs.isEmpty && initializerBlobs.isEmpty { return [.bytes(Array(buffer))] }
+        if payloads.isEmpty && nodeBlobs.isEmpty && initializerBlobs.isEmpty && valueInfoBlobs.isEmpty {
+            return [.bytes(Array(buffer))]
+        }
         return try walk(buffer, 0..<buffer.count, as: .model).finished
     }
 
@@ -227,6 +231,7 @@ struct PayloadSplicer {
         var fields: [WireReader.Field] = []
         var marker: Int?
         var initializerMarker: Int?
+        var valueInfoMarker: Int?
         while !reader.isAtEnd {
             let f = try reader.readField()
             if (kind == .tensor || kind == .graph) && f.number == payloadMarkerField && f.wireType == .varint {
@@ -239,10 +244,15 @@ struct PayloadSplicer {
                 initializerMarker = Int(try r.readVarint())
                 continue
             }
+            if kind == .graph && f.number == valueInfoMarkerField && f.wireType == .varint {
+                var r = WireReader(buffer, range: f.payload)
+                valueInfoMarker = Int(try r.readVarint())
+                continue
+            }
             fields.append(f)
         }
         var out = Pieces()
-        if kind == .graph && (marker != nil || initializerMarker != nil) {
+        if kind == .graph && (marker != nil || initializerMarker != nil || valueInfoMarker != nil) {
             // Nodes are field 1, the first a serializer writes.
             if let m = marker {
                 guard m < nodeBlobs.count else { throw KilnError(.internalError, "node list placeholder \(m) out of range") }
@@ -255,18 +265,30 @@ struct PayloadSplicer {
                 }
             }
             // Initializers are field 5: after the name (2), before doc_string (10) and the rest.
+            // Inputs, outputs and value_info are fields 11-13: before quantization_annotation (14).
             var pendingInitializers = initializerMarker
+            var pendingValueInfo = valueInfoMarker
             if let m = pendingInitializers, m >= initializerBlobs.count {
                 throw KilnError(.internalError, "initializer list placeholder \(m) out of range")
             }
-            for f in fields {
-                if let m = pendingInitializers, f.number > 5 {
+            if let m = pendingValueInfo, m >= valueInfoBlobs.count {
+                throw KilnError(.internalError, "value info placeholder \(m) out of range")
+            }
+            func flushPending(before number: Int, _ out: inout Pieces) {
+                if let m = pendingInitializers, number > 5 {
                     out.append(pieces: initializerBlobs[m])
                     pendingInitializers = nil
                 }
+                if let m = pendingValueInfo, number > 13 {
+                    out.append(piece: valueInfoBlobs[m])
+                    pendingValueInfo = nil
+                }
+            }
+            for f in fields {
+                flushPending(before: f.number, &out)
                 try appendField(f, of: kind, from: buffer, to: &out)
             }
-            if let m = pendingInitializers { out.append(pieces: initializerBlobs[m]) }
+            flushPending(before: Int.max, &out)
             out.changed = true
             return out
         }

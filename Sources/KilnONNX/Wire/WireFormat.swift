@@ -204,3 +204,6 @@ let payloadMarkerField = 536_870_911
 
 /// The placeholder field standing for a graph's lifted initializer list (varint list index).
 let initializerMarkerField = 536_870_910
+
+/// The placeholder field standing for a graph's inputs, outputs and value_info (fields 11-13).
+let valueInfoMarkerField = 536_870_909
