@@ -82,6 +82,21 @@ def _broken_models():
                                           opset=8), "graph.initializer-not-input", None
     yield "value-info-type", _model([helper.make_node("Relu", ["x"], ["y"], name="r")],
                                     inputs=[helper.make_value_info("x", onnx.TypeProto())]), "value-info.type", None
+    # Only shape inference (strict mode, as onnx's full_check) finds these.
+    for case in _inference_only_models():
+        yield case
+
+
+def _inference_only_models():
+    """Structurally valid models that shape inference in strict mode rejects."""
+    yield "matmul-inner-dims", _model([helper.make_node("MatMul", ["a", "b"], ["y"], name="mm")],
+                                      inputs=[_vi("a", shape=(2, 3)), _vi("b", shape=(4, 5))],
+                                      outputs=[_vi("y", shape=(2, 5))]), "shape.error", "mm"
+    yield "add-broadcast", _model([helper.make_node("Add", ["a", "b"], ["y"], name="add")],
+                                  inputs=[_vi("a", shape=(2, 3)), _vi("b", shape=(4,))],
+                                  outputs=[_vi("y", shape=(2, 3))]), "shape.error", "add"
+    yield "declared-output-conflict", _model([helper.make_node("Relu", ["x"], ["y"], name="r")],
+                                             outputs=[_vi("y", shape=(3,))]), "shape.conflict", "r"
 
 
 @pytest.mark.parametrize("case", list(_broken_models()), ids=lambda c: c[0])
@@ -100,3 +115,13 @@ def test_broken_model_is_rejected_by_both(case, tmp_path):
         assert hit.get("nodeName") == node, f"{name}: issue should name node {node!r}: {hit}"
     text = kl.run_kiln("check", path)
     assert text.rc == 1 and rule in text.stdout
+
+
+@pytest.mark.parametrize("case", list(_inference_only_models()), ids=lambda c: c[0])
+def test_no_infer_skips_shape_inference(case, tmp_path):
+    name, model, _, _ = case
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, path)
+    onnx.checker.check_model(onnx.load(path))  # without full_check onnx accepts it too
+    r = kl.run_kiln("check", "--no-infer", path)
+    assert r.rc == 0, f"{name}: {r.stdout}{r.stderr}"

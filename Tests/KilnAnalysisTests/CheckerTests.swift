@@ -25,6 +25,36 @@ func validModel() throws -> Model {
         #expect(checker.check(try validModel()).issues == [])
     }
 
+    @Test func shapeInferenceInStrictModeFindsWhatStructureCannot() throws {
+        var m = try validModel()
+        let y = m.graph.valueID(named: "y")!
+        m.graph[value: y].type = .tensor(.float, Shape(static: [3]))   // Relu of [2] declared [3]
+        let conflict = checker.check(m).issues
+        #expect(conflict.map(\.rule) == ["shape.conflict"])
+        #expect(conflict.first?.nodeName == "relu" && conflict.first?.field == "output[0]")
+        #expect(Checker(inferShapes: false).check(m).issues == [])
+
+        var g = Graph(name: "g")
+        let a = try g.addInput(named: "a", type: .tensor(.float, Shape(static: [2, 3])))
+        let b = try g.addInput(named: "b", type: .tensor(.float, Shape(static: [4, 5])))
+        _ = try g.addNode(Node(opType: "MatMul", name: "mm"), inputs: [a, b], outputNames: ["p"])
+        let p = g.valueID(named: "p")!
+        g[value: p].type = .tensor(.float, Shape(static: [2, 5]))
+        g.setOutputs([p])
+        let matmul = Model(graph: g, irVersion: 8, opsetImports: [OpsetImport(domain: "", version: 17)])
+        let issues = checker.check(matmul).issues
+        #expect(issues.map(\.rule) == ["shape.error"])
+        #expect(issues.first?.nodeName == "mm" && issues.first?.op == "MatMul")
+    }
+
+    @Test func shapeInferenceRunsOnlyOnAStructurallyValidModel() throws {
+        var m = try validModel()
+        let relu = m.graph.order[1]
+        m.graph[node: relu].attributes = [Attribute("alpha", .float(0.1))]
+        m.graph[value: m.graph.valueID(named: "y")!].type = .tensor(.float, Shape(static: [3]))
+        #expect(rules(m) == ["node.unknown-attribute"])
+    }
+
     @Test func unknownOperatorAndMissingImport() throws {
         var m = try validModel()
         let relu = m.graph.order[1]

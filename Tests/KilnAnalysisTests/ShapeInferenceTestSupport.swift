@@ -21,6 +21,8 @@ extension StringProtocol {
 struct ShapeTestGraph {
     var graph = Graph(name: "g")
     var opset: Int64
+    /// Opset imports besides the default domain's (ai.onnx.ml, ...).
+    var otherImports: [OpsetImport] = []
 
     init(opset: Int64 = 21) { self.opset = opset }
 
@@ -53,7 +55,7 @@ struct ShapeTestGraph {
 
     mutating func output(_ name: String) { graph.appendOutput(graph.value(named: name)) }
 
-    var model: Model { Model(graph: graph, irVersion: 10, opsetImports: [OpsetImport(domain: "", version: opset)]) }
+    var model: Model { Model(graph: graph, irVersion: 10, opsetImports: [OpsetImport(domain: "", version: opset)] + otherImports) }
 
     /// Runs inference; returns the model and the report.
     func infer() -> (Model, ShapeInferenceReport) {

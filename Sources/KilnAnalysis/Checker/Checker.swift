@@ -1,8 +1,8 @@
 import KilnIR
 import KilnOpset
 
-/// Checks a model against the rules of `onnx.checker.check_model(full_check=True)` that need no
-/// shape inference, and reports every problem, not just the first.
+/// Checks a model against the rules of `onnx.checker.check_model(full_check=True)` and reports
+/// every problem, not just the first.
 ///
 /// Rules (identifiers in `CheckIssue.rule`, documented in Docs/Commands/check.md):
 /// 1. Model: IR version known (1...14); IR >= 3 imports the default domain's opset; one import per
@@ -17,19 +17,35 @@ import KilnOpset
 /// 4. Tensors: data type set; exactly one data field with as many values as the dims say.
 /// 5. Functions: unique (domain, name, overload); bodies checked like graphs, with their own
 ///    opset imports.
+/// 6. Shape inference in strict mode (`inferShapes`, on by default; onnx's `full_check`): when
+///    rules 1-5 find nothing, `ShapeInference` runs on a copy of the model and its rule errors
+///    (`shape.error`) and conflicts with declared types (`shape.conflict`) become issues naming
+///    the node. As in onnx, inference runs only on a structurally valid model (its errors would
+///    otherwise repeat the structural ones), and operators without a rule are not problems.
 public struct Checker: Sendable {
     public var registry: SchemaRegistry
+    /// Whether to run shape inference in strict mode after the structural checks (rule 6).
+    public var inferShapes: Bool
+    public var shapeRules: ShapeRuleRegistry
     /// The newest IR version this checker knows (onnx 1.23: 14).
     public static let maxIRVersion: Int64 = 14
 
-    public init(registry: SchemaRegistry = .standard) {
+    public init(registry: SchemaRegistry = .standard, inferShapes: Bool = true,
+                shapeRules: ShapeRuleRegistry = .standard) {
         self.registry = registry
+        self.inferShapes = inferShapes
+        self.shapeRules = shapeRules
     }
 
     public func check(_ model: Model, file: String? = nil) -> CheckReport {
         var context = CheckContext(registry: registry, model: model)
         context.checkModel()
-        return CheckReport(file: file, issues: context.issues)
+        var issues = context.issues
+        if inferShapes && issues.isEmpty && model.hasGraph {
+            var copy = model  // inference writes its results; the caller's model stays as it was
+            issues = ShapeInference(rules: shapeRules).infer(&copy, file: file).issues
+        }
+        return CheckReport(file: file, issues: issues)
     }
 }
 

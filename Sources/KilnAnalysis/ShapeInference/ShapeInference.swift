@@ -136,7 +136,9 @@ struct InferenceRun {
             let label = node.name.isEmpty ? node.opType : node.name
             // Most specific input types first; a candidate is kept when the body's loop-carried
             // outputs come back with the types it assumed (ControlFlowRules case 5).
-            let candidates = ControlFlowRules.bodyInputCandidates(node: node, attribute: attr.name, nodeInputs: inputTypes)
+            let candidates = ControlFlowRules.bodyInputCandidates(
+                node: node, attribute: attr.name, nodeInputs: inputTypes,
+                opset: opsets[OperatorDomain.canonical(node.domain)] ?? 0)
             for (c, overrides) in candidates.enumerated() {
                 var trial = sub
                 let saved = (issues, valuesInferred, unsupported)

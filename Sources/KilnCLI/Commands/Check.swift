@@ -7,7 +7,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// `kiln check MODEL [--json]`: validate a model and list every problem.
+/// `kiln check MODEL [--json] [--no-infer]`: validate a model and list every problem.
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a model against the ONNX rules and list every problem found.",
@@ -16,8 +16,10 @@ struct Check: ParsableCommand {
         nodes topologically sorted with every input defined; operators known at the imported \
         opset and not deprecated; input/output counts; attribute names, types and required \
         attributes; input/output types against the type constraints; tensor data sizes; local \
-        functions. See Docs/Commands/check.md. Exit status: 0 valid, 1 problems found, 2 the file \
-        could not be read.
+        functions; then, on a structurally valid model, shape inference in strict mode (rule \
+        errors and conflicts with declared types; --no-infer skips it). See \
+        Docs/Commands/check.md. Exit status: 0 valid, 1 problems found, 2 the file could not be \
+        read.
         """
     )
 
@@ -27,9 +29,13 @@ struct Check: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Flag(inversion: .prefixedNo,
+          help: "Run shape inference in strict mode after the structural checks (as onnx's full_check).")
+    var infer = true
+
     func run() throws {
         let model = try ModelFile.read(input)
-        let report = Checker().check(model, file: input)
+        let report = Checker(inferShapes: infer).check(model, file: input)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -14,7 +14,20 @@ import KilnIR
 ///    gives back different carried types (a growing tensor), again with their dims free.
 /// 3. Loop outputs: carried values have the body's output type where it agrees with the initial
 ///    value (differing dims unknown); scan outputs are the body's output with a leading unknown dim.
+/// 6. Scan-8 (batch axis): inputs are an optional `sequence_lens`, N states [batch, ...] and M scan
+///    inputs [batch, seq, ...]; the body gets the states without the batch dim and the scan inputs
+///    without batch and sequence dims; outputs are the N states with the batch dim put back and
+///    the K scan outputs as [batch, seq, ...body output].
+/// 7. SequenceMap: body inputs are the element types of the sequence inputs and the types of the
+///    tensor inputs; each output is a sequence of the body output's type.
 enum ControlFlowRules {
+    /// How a Scan lays out its inputs, by the version it starts at (guide rule 11).
+    enum ScanLayout { case batched, axes }
+    static let scanLayouts: [(since: Int, layout: ScanLayout)] = [(8, .batched), (9, .axes)]
+    static func scanLayout(opset: Int) -> ScanLayout {
+        scanLayouts.last { $0.since <= opset }?.layout ?? .axes
+    }
+
     static func register(into r: inout ShapeRuleRegistry) {
         r.register(OpType.ifOp) { ctx in
             let a = ctx.subgraphOutputs["then_branch"] ?? [], b = ctx.subgraphOutputs["else_branch"] ?? []
@@ -23,7 +36,15 @@ enum ControlFlowRules {
             }
             for k in 0..<ctx.outputCount { ctx.setOutput(k, try join(a[k], b[k], ctx)) }
         }
+        r.register(OpType.scan, since: 8) { ctx in try scan8(&ctx) }
         r.register(OpType.scan, since: 9) { ctx in try scan(&ctx) }
+        r.register("SequenceMap", since: 17) { ctx in
+            let body = ctx.subgraphOutputs["body"] ?? []
+            for k in 0..<ctx.outputCount {
+                guard k < body.count, let t = body[k] else { continue }
+                ctx.setOutput(k, .other(ValueType(.sequence(t.valueType(base: nil)))))
+            }
+        }
         r.register(OpType.loop) { ctx in
             let body = ctx.subgraphOutputs["body"] ?? []
             let carried = max(ctx.inputCount - 2, 0)
@@ -53,6 +74,37 @@ enum ControlFlowRules {
             types.append(.tensor(elementType: t, dims: slice))
         }
         return types
+    }
+
+    /// Case 6: the body input types of a Scan-8 (nil when the layout does not fit).
+    static func scan8BodyInputTypes(_ node: Node, _ inputs: [InferredType?]) -> [InferredType?]? {
+        guard let m = try? node.int("num_scan_inputs"), Int(m) + 1 <= inputs.count else { return nil }
+        let n = inputs.count - 1 - Int(m)
+        return (0..<(n + Int(m))).map { k in
+            guard case .tensor(let t, let d)? = inputs[1 + k] else { return nil }
+            let drop = k < n ? 1 : 2
+            guard let d else { return .tensor(elementType: t, dims: nil) }
+            return d.count >= drop ? .tensor(elementType: t, dims: Array(d.dropFirst(drop))) : nil
+        }
+    }
+
+    /// Case 6.
+    static func scan8(_ ctx: inout NodeContext) throws {
+        let body = ctx.subgraphOutputs["body"] ?? []
+        let m = Int(try ctx.node.int("num_scan_inputs"))
+        let n = ctx.inputCount - 1 - m
+        guard n >= 0 else { throw ctx.error("num_scan_inputs \(m) exceeds the \(ctx.inputCount - 1) state and scan inputs") }
+        var batch = SymDim.unknown, length = SymDim.unknown
+        for k in 1..<ctx.inputCount {
+            if batch == .unknown, let d = ctx.dims(k), !d.isEmpty { batch = d[0] }
+        }
+        if m > 0, let d = ctx.dims(1 + n), d.count >= 2 { length = d[1] }
+        for i in 0..<ctx.outputCount where i < body.count {
+            guard case .tensor(let t, let d)? = body[i] else { continue }
+            let lead: [SymDim] = i < n ? [batch] : [batch, length]
+            let type = InferredType.tensor(elementType: t, dims: d.map { lead + $0 })
+            ctx.setOutput(i, i < n ? try join(type, ctx.inputType(1 + i), ctx) : type)
+        }
     }
 
     static func scan(_ ctx: inout NodeContext) throws {
@@ -93,9 +145,21 @@ enum ControlFlowRules {
     /// Cases 2, 4 and 5: candidate input types for a body, most specific first (nil: keep the
     /// declared types). Loop and Scan bodies are tried first with the loop-carried values' exact
     /// types, then with their dims left free.
-    static func bodyInputCandidates(node: Node, attribute: String, nodeInputs: [InferredType?]) -> [[InferredType?]?] {
+    static func bodyInputCandidates(node: Node, attribute: String, nodeInputs: [InferredType?],
+                                    opset: Int) -> [[InferredType?]?] {
         guard attribute == "body" else { return [nil] }
         switch node.opType {
+        case OpType.scan where scanLayout(opset: opset) == .batched:
+            guard let exact = scan8BodyInputTypes(node, nodeInputs),
+                  let m = try? node.int("num_scan_inputs") else { return [nil] }
+            var general = exact
+            for k in 0..<(exact.count - Int(m)) { general[k] = freeDims(general[k]) }
+            return [exact, general]
+        case "SequenceMap":
+            return [nodeInputs.map { t in
+                if case .other(let v)? = t, case .sequence(let e) = v.kind { return e.map(InferredType.init) }
+                return t
+            }]
         case OpType.loop:
             let carried = Array(nodeInputs.dropFirst(2))
             let head: [InferredType?] = [.tensor(elementType: .int64, dims: []), .tensor(elementType: .bool, dims: [])]

@@ -14,7 +14,7 @@ import KilnIR
 /// 5. Global pools: [N, C, 1, ...]. MaxPool's second output (Indices): int64, same shape.
 /// 6. QLinearConv: Conv of inputs 0 and 3, type of y_zero_point; DeformConv: as Conv.
 /// 7. CausalConvWithState: output = input [B, C, L]; present_state [B, C, k-1] (k: W's dim 2).
-/// 8. RoiAlign: [num_rois, C, output_height, output_width]. Col2Im: [N, C / prod(block), image...].
+/// 8. RoiAlign: [num_rois, C, output_height, output_width]; MaxRoiPool: [num_rois, C, pooled_shape]. Col2Im: [N, C / prod(block), image...].
 /// 9. MaxUnpool: the `output_shape` input when given, else `s*(i-1) + k - pb - pe`.
 enum ConvolutionRules {
     static func register(into r: inout ShapeRuleRegistry) {
@@ -32,6 +32,12 @@ enum ConvolutionRules {
             ctx.passThrough()
             guard ctx.hasOutput(1), let x = ctx.dims(0), x.count == 3, let w = ctx.dims(1), w.count == 3 else { return }
             ctx.setOutput(1, ctx.elementType(0), [x[0], x[1], w[2] - 1])
+        }
+        r.register("MaxRoiPool") { ctx in
+            let pooled = try ctx.node.ints("pooled_shape")
+            guard pooled.count == 2 else { throw ctx.error("pooled_shape must have 2 values, got \(pooled.count)") }
+            let n = ctx.dims(1)?.first ?? .unknown, c = ctx.dims(0).map { $0.count > 1 ? $0[1] : .unknown } ?? .unknown
+            ctx.setOutput(0, ctx.elementType(0), [n, c] + pooled.map(SymDim.constant))
         }
         r.register("RoiAlign", since: 10) { ctx in
             let oh = try ctx.node.int("output_height", default: 1), ow = try ctx.node.int("output_width", default: 1)

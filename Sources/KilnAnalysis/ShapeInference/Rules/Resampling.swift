@@ -6,11 +6,21 @@ import KilnIR
 /// 1. Resize with a constant `sizes` input: those sizes (on `axes` from opset 18) with the default
 ///    `keep_aspect_ratio_policy` stretch; with not_larger / not_smaller, one scale (the smallest /
 ///    largest of size / dim) for every axis, and each dim `round(scale * dim)` (case 1b).
-/// 2. Resize/Upsample with constant scales (the `scales` attribute in Upsample-7): `floor(dim * scale)` for constant dims.
+/// 2. Resize/Upsample with constant scales (the `scales` attribute in Upsample-7; height_scale and
+///    width_scale on NCHW in Upsample-1): `floor(dim * scale)` for constant dims.
 /// 3. GridSample: [N, C] then the grid's dims between its first and last.
 /// 4. AffineGrid: size [N, C, H, W] -> [N, H, W, 2]; [N, C, D, H, W] -> [N, D, H, W, 3].
 enum ResamplingRules {
     static func register(into r: inout ShapeRuleRegistry) {
+        r.register("Upsample", since: 1) { ctx in  // NCHW; height_scale and width_scale
+            let type = ctx.elementType(0)
+            guard let x = ctx.dims(0) else { return ctx.setOutput(0, type, nil) }
+            guard x.count == 4 else { throw ctx.error("input must have rank 4 (NCHW), got \(x.count)") }
+            let scales = [try ctx.node.float("height_scale"), try ctx.node.float("width_scale")]
+            ctx.setOutput(0, type, [x[0], x[1]] + zip(x[2...], scales).map { d, s in
+                s == 1 ? d : (d.constantValue.map { .constant(Int64((Double($0) * Double(s)).rounded(.down))) } ?? .unknown)
+            })
+        }
         r.register("Upsample", since: 7) { ctx in
             let type = ctx.elementType(0)
             let scales = try ctx.node.floats("scales")

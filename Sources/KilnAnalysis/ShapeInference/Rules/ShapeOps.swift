@@ -14,7 +14,8 @@ import KilnIR
 ///    length whose elements are not known contributes unknown elements).
 /// 5. Split: `split` attribute (< 13) or input (>= 13), else `num_outputs` (18) or equal parts
 ///    (ceil division, the last part takes the rest).
-/// 6. Expand: broadcast of the input with the shape input's elements. Tile: dims times repeats.
+/// 6. Expand: broadcast of the input with the shape input's elements. Tile: dims times repeats
+///    (Tile-1: dim `axis` times `tiles`, both scalar inputs).
 ///    Pad: dims plus the pads of each axis (attribute `pads` before 11, input from 11; `axes` from 18).
 /// 7. CenterCropPad: dims on `axes` become the shape input's elements.
 enum ShapeOpRules {
@@ -75,6 +76,16 @@ enum ShapeOpRules {
             guard let n = ctx.dims(1)?.first?.constantValue else { return ctx.setOutput(0, type, nil) }
             let unknown = [SymDim](repeating: .unknown, count: Int(n))
             ctx.setOutput(0, type, try Broadcast.shapes([x, unknown], ctx: ctx))
+        }
+        r.register("Tile", since: 1) { ctx in  // scalar `tiles` copies along scalar `axis`
+            let type = ctx.elementType(0)
+            guard var x = ctx.dims(0) else { return ctx.setOutput(0, type, nil) }
+            guard let axis = ctx.constantValues(2)?.first else {
+                return ctx.setOutput(0, type, Array(repeating: .unknown, count: x.count))
+            }
+            let a = try ctx.axis(axis, rank: x.count)
+            x[a] = ctx.values(1)?.first.map { x[a] * $0 } ?? .unknown
+            ctx.setOutput(0, type, x)
         }
         r.register("Tile", since: 6) { ctx in
             let type = ctx.elementType(0)

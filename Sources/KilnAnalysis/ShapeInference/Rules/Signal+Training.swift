@@ -13,6 +13,7 @@ import KilnIR
 /// 3. STFT: [batch, frames, bins, 2], frames = (length - frame_length) / frame_step + 1 and bins =
 ///    frame_length / 2 + 1 when `onesided` (default), frame_length otherwise. MelWeightMatrix:
 ///    [dft_length / 2 + 1, num_mel_bins].
+/// 4. Gradient: output i has the type of input i (the i-th name of `xs`).
 enum SignalAndTrainingRules {
     static func register(into r: inout ShapeRuleRegistry) {
         r.register("DFT", since: 17) { ctx in try dft(&ctx, axis: try ctx.node.int("axis", default: 1)) }
@@ -49,6 +50,10 @@ enum SignalAndTrainingRules {
         let domain = "ai.onnx.preview.training"
         r.register(["Adagrad", "Momentum"], domain: domain) { ctx in optimizer(&ctx, states: 1) }
         r.register("Adam", domain: domain) { ctx in optimizer(&ctx, states: 2) }
+        // Gradient: inputs are the values named by `xs` then `zs`; output i is dY/d(xs[i]), of xs[i]'s type.
+        r.register("Gradient", domain: domain) { ctx in
+            for k in 0..<ctx.outputCount { ctx.passThrough(k, to: k) }
+        }
     }
 
     static func dft(_ ctx: inout NodeContext, axis: Int64) throws {
