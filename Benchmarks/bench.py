@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Kiln vs the Python onnx package on the codec's hot paths.
 
-  KILN=.build/release/kiln .venv/bin/python Benchmarks/bench.py [--runs N] [--quick] [--only a,b,c,check,startup]
+  KILN=.build/release/kiln .venv/bin/python Benchmarks/bench.py [--runs N] [--quick] [--only a,b,c,check,infer,startup]
 
 Generates its models once into Benchmarks/.data (git-ignored), then runs each
 command N times, alternating Kiln and the peer, each in a fresh process, and
@@ -231,7 +231,11 @@ t0 = time.perf_counter()
 import onnx
 t1 = time.perf_counter()
 m = onnx.load(sys.argv[1])
-onnx.checker.check_model(m)
+if sys.argv[2] == "check":
+    onnx.checker.check_model(m, full_check=True)
+else:
+    m = onnx.shape_inference.infer_shapes(m, strict_mode=True, data_prop=True)
+    onnx.save(m, sys.argv[3])
 t2 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "load_save": t2 - t1}))
 """
@@ -324,7 +328,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="timed runs per command (default 5)")
     ap.add_argument("--quick", action="store_true", help="small models, for a smoke run")
-    ap.add_argument("--only", default="a,b,c,check,startup", help="comma-separated subset of a,b,c,check,startup")
+    ap.add_argument("--only", default="a,b,c,check,infer,startup", help="comma-separated subset of a,b,c,check,infer,startup")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
 
@@ -378,21 +382,31 @@ def main(argv=None) -> int:
         peak = max(s.maxrss for s in row.kiln)
         if peak >= RSS_LIMIT_C:
             failures.append(f"(c) kiln peak RSS {fmt_b(peak)} >= 1 GiB")
-    if "check" in only:
+    for task in ("check", "infer"):
+        if task not in only:
+            continue
         src = paths["b"]
         if not src.exists():
             gen_many_nodes(src, sizes["b"])
-        print(f"check: kiln check {src.name} vs onnx.load + onnx.checker.check_model")
+        out_dir = DATA / "out"
+        clean(out_dir)
+        kiln_argv = [kiln, "check", str(src)] if task == "check" else \
+            [kiln, "infer-shapes", str(src), "-o", str(out_dir / "kiln.onnx")]
+        peer = "onnx.checker.check_model(full_check=True)" if task == "check" else \
+            "onnx.shape_inference.infer_shapes(strict, data_prop) + save"
+        print(f"{task}: kiln {' '.join(kiln_argv[1:2])} {src.name} vs onnx.load + {peer}")
         ks, ps = [], []
         for i in range(args.runs + 1):
-            k = measure([kiln, "check", str(src)])
-            p = measure([PY, "-c", PY_CHECK, str(src)])
+            k = measure(kiln_argv)
+            p = measure([PY, "-c", PY_CHECK, str(src), task, str(out_dir / "py.onnx")])
             if i:
                 ks.append(k)
                 ps.append(p)
             print(f"    run {i}{' (warm-up)' if i == 0 else ''}: kiln {fmt_s(k.wall)} | python {fmt_s(p.wall)} "
-                  f"(load+check {fmt_s(p.inner['load_save'])})", flush=True)
-        rows.append(Row(f"check {sizes['b']:,} nodes", ks, ps, "python onnx.load+onnx.checker.check_model"))
+                  f"(in process {fmt_s(p.inner['load_save'])})", flush=True)
+        clean(out_dir)
+        label = "check" if task == "check" else "infer-shapes"
+        rows.append(Row(f"{label} {sizes['b']:,} nodes", ks, ps, f"python onnx.load + {peer}"))
     if "startup" in only:
         print("start-up: kiln inspect Fixtures/mlp.onnx vs python -c 'import onnx'")
         ks, ps = [], []
@@ -422,7 +436,7 @@ def print_table(rows: list[Row]) -> None:
         print(f"{r.name:34s} {'wall time':22s} {fmt_s(kw):>10s} {fmt_s(pw) if r.peer else '-':>10s} {ratio(kw, pw):>9s}")
         if r.peer and "load_save" in r.peer[0].inner:
             pi = med([s.inner["load_save"] for s in r.peer])
-            inner = "vs python load+check" if r.name.startswith("check") else "vs python load+save"
+            inner = "vs python in-process" if r.name.startswith(("check", "infer")) else "vs python load+save"
             print(f"{'':34s} {inner:22s} {fmt_s(kw):>10s} {fmt_s(pi):>10s} {ratio(kw, pi):>9s}")
         print(f"{'':34s} {'peak RSS':22s} {fmt_b(km):>10s} {fmt_b(pm) if r.peer else '-':>10s} {ratio(km, pm):>9s}")
         ka, pa = med([s.anon for s in r.kiln]), med([s.anon for s in r.peer])
