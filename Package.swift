@@ -22,7 +22,7 @@ let package = Package(
         ),
         .target(name: "KilnAnalysis", dependencies: ["KilnIR", "KilnOpset"]),
         .target(name: "KilnReport", dependencies: ["KilnIR"]),
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "KilnEvaluator", dependencies: ["KilnIR", "KilnONNX", "CBLAS"]),
         .target(name: "Kiln", dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnAnalysis", "KilnReport", "KilnEvaluator"]),
         .executableTarget(

@@ -145,7 +145,7 @@ enum ConvolutionKernels {
                     ws.withUnsafeBufferPointer { pw in
                         col.withUnsafeBufferPointer { pc in
                             out.withUnsafeMutableBufferPointer { po in
-                                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(cols), Int32(rows), 1,
+                                kiln_dgemm(Int32(mg), Int32(cols), Int32(rows), 1,
                                             pw.baseAddress! + g * mg * rows, Int32(rows), pc.baseAddress!, Int32(cols), 0,
                                             po.baseAddress! + (img * m + g * mg) * cols, Int32(cols))
                             }

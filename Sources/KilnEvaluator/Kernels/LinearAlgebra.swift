@@ -92,11 +92,6 @@ enum LinearAlgebraKernels {
     }
 }
 
-private let blasThreads: Void = {
-    var threads: Int32 = 1
-    if let v = getenv("KILN_BLAS_THREADS"), let n = Int32(String(cString: v)), n > 0 { threads = n }
-    openblas_set_num_threads(threads)
-}()
 
 private struct MatMulJob: NumericTypeVisitor {
     let a: TensorValue, b: TensorValue, m: Int, n: Int, k: Int, aIndex: [Int], bIndex: [Int]
@@ -105,7 +100,6 @@ private struct MatMulJob: NumericTypeVisitor {
         let ea = a.elements(as: T.self)!, eb = b.elements(as: T.self)!
         var out = ContiguousArray<T>(repeating: T.zero, count: aIndex.count * m * n)
         if m == 0 || n == 0 { return T.wrap(out) }
-        _ = blasThreads
         ea.withUnsafeBufferPointer { pa in
             eb.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
@@ -114,12 +108,12 @@ private struct MatMulJob: NumericTypeVisitor {
                         let C = pc.baseAddress! + batch * m * n
                         if k == 0 { continue }
                         if T.self == Float.self {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                            kiln_sgemm(Int32(m), Int32(n), Int32(k), 1,
                                         UnsafeRawPointer(A).assumingMemoryBound(to: Float.self), Int32(k),
                                         UnsafeRawPointer(B).assumingMemoryBound(to: Float.self), Int32(n), 0,
                                         UnsafeMutableRawPointer(C).assumingMemoryBound(to: Float.self), Int32(n))
                         } else if T.self == Double.self {
-                            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                            kiln_dgemm(Int32(m), Int32(n), Int32(k), 1,
                                         UnsafeRawPointer(A).assumingMemoryBound(to: Double.self), Int32(k),
                                         UnsafeRawPointer(B).assumingMemoryBound(to: Double.self), Int32(n), 0,
                                         UnsafeMutableRawPointer(C).assumingMemoryBound(to: Double.self), Int32(n))
