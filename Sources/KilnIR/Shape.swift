@@ -54,18 +54,23 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible {
 
     /// Number of elements when static.
     public var elementCount: Int64? {
-        guard let values = staticValues else { return nil }
-        var n: Int64 = 1
-        for d in values {
-            guard d >= 0 else { return nil }
-            let (p, overflow) = n.multipliedReportingOverflow(by: d)
-            if overflow { return nil }
-            n = p
-        }
-        return n
+        staticValues.flatMap(checkedElementCount)
     }
 
     public var description: String {
         "[" + dims.map(\.description).joined(separator: ", ") + "]"
     }
+}
+
+/// The product of `dims`, or nil when one is negative or the product overflows (a corrupt or
+/// hostile file must not trap).
+func checkedElementCount(_ dims: [Int64]) -> Int64? {
+    var n: Int64 = 1
+    for d in dims {
+        guard d >= 0 else { return nil }
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        n = p
+    }
+    return n
 }

@@ -156,16 +156,7 @@ public struct Tensor: Hashable, Sendable, CustomStringConvertible {
 
     /// Number of elements: the product of `dims`; nil when a dimension is negative or the product
     /// overflows (a corrupt or hostile file).
-    public var elementCount: Int64? {
-        var n: Int64 = 1
-        for d in dims {
-            guard d >= 0 else { return nil }
-            let (p, overflow) = n.multipliedReportingOverflow(by: d)
-            if overflow { return nil }
-            n = p
-        }
-        return n
-    }
+    public var elementCount: Int64? { checkedElementCount(dims) }
 
     /// Bytes the elements take in `raw_data` layout (packed for sub-byte types); for strings, the
     /// total length of the stored strings. Nil when `elementCount` is.

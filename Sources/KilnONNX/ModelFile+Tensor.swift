@@ -6,10 +6,13 @@ extension ModelFile {
     /// not resolved: a tensor whose data is external comes back with its `external_data` entries
     /// and no payload.
     public static func decodeTensor(bytes: [UInt8]) throws -> Tensor {
-        guard !bytes.isEmpty else {
+        try decodeTensor(storage: ByteStorage(copying: bytes))
+    }
+
+    static func decodeTensor(storage: ByteStorage) throws -> Tensor {
+        guard storage.count > 0 else {
             throw KilnError(.invalidInput, "the input is empty; expected a serialized TensorProto")
         }
-        let storage = ByteStorage(copying: bytes)
         let decoder = ProtoDecoder(payloads: [], external: nil)
         do {
             return try decoder.decodeWireTensor(TensorBytes(storage: storage))
@@ -21,9 +24,7 @@ extension ModelFile {
     /// Reads a serialized `TensorProto` file.
     public static func readTensor(_ path: String) throws -> Tensor {
         do {
-            let storage = try MappedFile.map(path)
-            let bytes = UnsafeRawBufferPointer(start: storage.base, count: storage.count)
-            return try decodeTensor(bytes: Array(bytes))
+            return try decodeTensor(storage: try MappedFile.map(path))
         } catch let e as KilnError {
             throw e.inFile(path)
         }

@@ -83,9 +83,7 @@ public enum ModelFile {
         }
         let proto: Onnx_ModelProto
         do {
-            var decodingOptions = BinaryDecodingOptions()
-            decodingOptions.messageDepthLimit = 256
-            proto = try Onnx_ModelProto(serializedBytes: structure, options: decodingOptions)
+            proto = try Onnx_ModelProto(serializedBytes: structure, options: ProtoDecoder.decodingOptions)
         } catch {
             throw KilnError(.invalidInput, "not a valid ONNX model: protobuf decoding failed (\(error))")
         }

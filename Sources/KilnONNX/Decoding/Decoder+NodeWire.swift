@@ -73,9 +73,7 @@ extension ProtoDecoder {
 
     private func decodeMessage<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: UnsafeRawBufferPointer, field: String) throws -> M {
         do {
-            var options = BinaryDecodingOptions()
-            options.messageDepthLimit = 256
-            return try M(serializedBytes: Array(bytes), options: options)
+            return try M(serializedBytes: Array(bytes), options: ProtoDecoder.decodingOptions)
         } catch {
             throw self.error("field '\(field)' is not a valid \(M.protoMessageName): \(error)")
         }

@@ -129,11 +129,9 @@ extension ProtoDecoder {
             } catch let e as KilnError {
                 throw KilnError(.invalidInput, "not a valid TensorProto: " + e.message)
             }
-            var options = BinaryDecodingOptions()
-            options.messageDepthLimit = 256
             let proto: Onnx_TensorProto
             do {
-                proto = try Onnx_TensorProto(serializedBytes: structure, options: options)
+                proto = try Onnx_TensorProto(serializedBytes: structure, options: ProtoDecoder.decodingOptions)
             } catch {
                 throw self.error("not a valid TensorProto: \(error)")
             }

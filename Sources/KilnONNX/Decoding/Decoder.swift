@@ -18,6 +18,13 @@ struct ProtoDecoder {
     let initializerLists: [[TensorBytes]]
     let external: ExternalDataResolver?
 
+    /// swift-protobuf options for every message Kiln decodes: deep enough for nested subgraphs.
+    static let decodingOptions: BinaryDecodingOptions = {
+        var options = BinaryDecodingOptions()
+        options.messageDepthLimit = 256
+        return options
+    }()
+
     init(payloads: [TensorBytes], nodeLists: [[TensorBytes]] = [], initializerLists: [[TensorBytes]] = [],
          external: ExternalDataResolver?) {
         self.payloads = payloads

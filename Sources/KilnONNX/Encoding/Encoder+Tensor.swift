@@ -40,8 +40,7 @@ extension ProtoEncoder {
             case .raw(let bytes):
                 if case .raw = t.storage, bytes.count >= liftThreshold {
                     var marker: [UInt8] = []
-                    WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &marker)
-                    WireWriter.appendVarint(UInt64(payloads.count), to: &marker)
+                    WireWriter.appendPlaceholder(field: payloadMarkerField, index: payloads.count, to: &marker)
                     payloads.append(bytes)
                     try r.merge(serializedBytes: marker)
                 } else {

@@ -108,16 +108,14 @@ struct ProtoEncoder {
             let blob = try encodeNodesWire(g, tensorsMayGoExternal: tensorsMayGoExternal)
             let nested = before != (payloads.count, nodeBlobs.count)
             var marker: [UInt8] = []
-            WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &marker)
-            WireWriter.appendVarint(UInt64(nodeBlobs.count), to: &marker)
+            WireWriter.appendPlaceholder(field: payloadMarkerField, index: nodeBlobs.count, to: &marker)
             nodeBlobs.append((blob, nested))
             try r.merge(serializedBytes: marker)
         }
         if g.presence.contains(field: 2) || !g.name.isEmpty { r.name = g.name }
         if let pieces = encodeSimpleInitializers(g) {
             var marker: [UInt8] = []
-            WireWriter.appendTag(field: initializerMarkerField, wireType: .varint, to: &marker)
-            WireWriter.appendVarint(UInt64(initializerBlobs.count), to: &marker)
+            WireWriter.appendPlaceholder(field: initializerMarkerField, index: initializerBlobs.count, to: &marker)
             initializerBlobs.append(pieces)
             try r.merge(serializedBytes: marker)
         } else {
@@ -138,8 +136,7 @@ struct ProtoEncoder {
         if g.presence.contains(field: 10) || !g.docString.isEmpty { r.docString = g.docString }
         if !(g.inputs.isEmpty && g.outputs.isEmpty && g.valueInfo.isEmpty) {
             var marker: [UInt8] = []
-            WireWriter.appendTag(field: valueInfoMarkerField, wireType: .varint, to: &marker)
-            WireWriter.appendVarint(UInt64(valueInfoBlobs.count), to: &marker)
+            WireWriter.appendPlaceholder(field: valueInfoMarkerField, index: valueInfoBlobs.count, to: &marker)
             valueInfoBlobs.append(ValueInfoWire.graphFields(g))
             try r.merge(serializedBytes: marker)
         }

@@ -97,8 +97,7 @@ struct PayloadLifter {
                   field.payload.count >= threshold || kind.child(field.number) == .graph else { continue }
             if kind == .tensor && field.number == 9 && field.payload.count >= threshold {
                 flush(upTo: field.whole.lowerBound, &out)
-                WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &out)
-                WireWriter.appendVarint(UInt64(payloads.count), to: &out)
+                WireWriter.appendPlaceholder(field: payloadMarkerField, index: payloads.count, to: &out)
                 payloads.append(field.payload)
                 pending = field.whole.upperBound
             } else if let child = kind.child(field.number) {
@@ -115,13 +114,11 @@ struct PayloadLifter {
         }
         flush(upTo: range.upperBound, &out)
         if !nodes.isEmpty {
-            WireWriter.appendTag(field: payloadMarkerField, wireType: .varint, to: &out)
-            WireWriter.appendVarint(UInt64(nodeLists.count), to: &out)
+            WireWriter.appendPlaceholder(field: payloadMarkerField, index: nodeLists.count, to: &out)
             nodeLists.append(nodes)
         }
         if !initializers.isEmpty {
-            WireWriter.appendTag(field: initializerMarkerField, wireType: .varint, to: &out)
-            WireWriter.appendVarint(UInt64(initializerLists.count), to: &out)
+            WireWriter.appendPlaceholder(field: initializerMarkerField, index: initializerLists.count, to: &out)
             initializerLists.append(initializers)
         }
     }

@@ -137,6 +137,12 @@ enum WireWriter {
         appendVarint(UInt64(field) << 3 | UInt64(wireType.rawValue), to: &out)
     }
 
+    /// Appends a placeholder field: `field` (one of the marker fields) with varint `index`.
+    static func appendPlaceholder(field: Int, index: Int, to out: inout [UInt8]) {
+        appendTag(field: field, wireType: .varint, to: &out)
+        appendVarint(UInt64(index), to: &out)
+    }
+
     static func varintSize(_ value: UInt64) -> Int {
         var n = 1
         var v = value
