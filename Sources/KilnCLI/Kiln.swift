@@ -1,6 +1,12 @@
 import ArgumentParser
 import Kiln
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -70,6 +76,13 @@ struct KilnCommand: ParsableCommand {
 func exitSuccessfully() -> Never {
     fflush(nil)
     Glibc.exit(0)
+}
+
+/// Prints a command's JSON report: pretty, keys sorted (stable for CI diffs), slashes unescaped.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
 enum FileHandleStderr {

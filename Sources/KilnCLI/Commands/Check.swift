@@ -37,9 +37,7 @@ struct Check: ParsableCommand {
         let model = try ModelFile.read(input)
         let report = Checker(inferShapes: infer).check(model, file: input)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else if report.valid {
             print("\(input): valid")
         } else {

@@ -40,9 +40,7 @@ struct Conformance: ParsableCommand {
     func run() throws {
         let report = try ConformanceSuite.run(directory: suite, filters: filters)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             let rows = report.byOperator
             let width = max(8, rows.map(\.op.count).max() ?? 0)

@@ -38,9 +38,7 @@ struct InferShapes: ParsableCommand {
             _ = try ModelFile.write(model, to: output)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             if report.valid {
                 print("\(input): \(report.valuesInferred) value type\(report.valuesInferred == 1 ? "" : "s") inferred; wrote \(output)")

@@ -24,10 +24,7 @@ struct Inspect: ParsableCommand {
         let model = try ModelFile.read(input)
         let summary = ModelSummary(model: model, file: input)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            let data = try encoder.encode(summary)
-            print(String(decoding: data, as: UTF8.self))
+            try printJSON(summary)
         } else {
             print(summary.text)
         }

@@ -76,10 +76,7 @@ struct Run: ParsableCommand {
         }
         let summaries = outputs.enumerated().map { i, v in OutputSummary(name: evaluator.outputNames[i], value: v, file: files[i]) }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            let data = try encoder.encode(RunReport(model: self.model, outputs: summaries))
-            print(String(decoding: data, as: UTF8.self))
+            try printJSON(RunReport(model: self.model, outputs: summaries))
         } else {
             for s in summaries { print(s.text) }
         }
