@@ -38,30 +38,10 @@ public enum ValueFile {
         }
     }
 
-    /// A `TensorProto` read through the model codec: the bytes become the one initializer of a
-    /// minimal `ModelProto`, so every storage form (raw, typed fields, strings) decodes exactly as
-    /// in a model.
+    /// A `TensorProto`, decoded by the codec (`ModelFile.decodeTensor`): every storage form (raw,
+    /// typed fields, strings) decodes exactly as in a model.
     static func decodeTensorProto(_ bytes: ArraySlice<UInt8>) throws -> Tensor {
-        let fields = try ProtoWire.fields(bytes)
-        let name = fields.last { $0.number == 8 && $0.wireType == 2 }.map { String(decoding: $0.bytes, as: UTF8.self) } ?? ""
-        var tensor = Array(bytes)
-        ProtoWire.appendBytes(8, Array("value".utf8), to: &tensor)  // a name the decoder accepts
-        var graph: [UInt8] = []
-        ProtoWire.appendBytes(5, tensor, to: &graph)
-        var model: [UInt8] = []
-        ProtoWire.appendInt(1, 8, to: &model)
-        ProtoWire.appendBytes(7, graph, to: &model)
-        let decoded: Model
-        do {
-            decoded = try ModelFile.decode(bytes: model)
-        } catch let e as KilnError {
-            throw KilnError(.invalidInput, "not a valid TensorProto: \(e.message)")
-        }
-        guard let id = decoded.graph.initializerOrder.first, var t = decoded.graph[value: id].initializer else {
-            throw KilnError(.invalidInput, "not a valid TensorProto")
-        }
-        t.name = name
-        return t
+        try ModelFile.decodeTensor(bytes: Array(bytes))
     }
 
     static func decodeSequence(_ bytes: ArraySlice<UInt8>, element: ValueType?) throws -> (name: String, value: RuntimeValue) {
