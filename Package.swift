@@ -24,7 +24,11 @@ let package = Package(
         .target(name: "KilnReport", dependencies: ["KilnIR"]),
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "KilnEvaluator", dependencies: ["KilnIR", "KilnONNX", "CBLAS"]),
-        .target(name: "Kiln", dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnAnalysis", "KilnReport", "KilnEvaluator"]),
+        .target(name: "KilnPasses", dependencies: ["KilnIR", "KilnOpset", "KilnAnalysis", "KilnEvaluator"]),
+        .target(
+            name: "Kiln",
+            dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnAnalysis", "KilnReport", "KilnEvaluator", "KilnPasses"]
+        ),
         .executableTarget(
             name: "KilnCLI",
             dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -35,6 +39,7 @@ let package = Package(
         .testTarget(name: "KilnAnalysisTests", dependencies: ["KilnAnalysis", "KilnOpset", "KilnONNX", "KilnIR"]),
         .testTarget(name: "KilnReportTests", dependencies: ["KilnReport", "KilnONNX", "KilnIR"]),
         .testTarget(name: "KilnEvaluatorTests", dependencies: ["KilnEvaluator", "KilnONNX", "KilnIR"]),
+        .testTarget(name: "KilnPassesTests", dependencies: ["KilnPasses", "KilnEvaluator", "KilnONNX", "KilnIR"]),
     ],
     swiftLanguageModes: [.v6]
 )

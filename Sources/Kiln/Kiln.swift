@@ -4,3 +4,4 @@
 @_exported import KilnAnalysis
 @_exported import KilnReport
 @_exported import KilnEvaluator
+@_exported import KilnPasses
