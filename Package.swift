@@ -21,7 +21,7 @@ let package = Package(
             exclude: ["Proto", "Generated/onnx.pb.swift.stamp"]
         ),
         .target(name: "KilnAnalysis", dependencies: ["KilnIR", "KilnOpset"]),
-        .target(name: "KilnReport", dependencies: ["KilnIR"]),
+        .target(name: "KilnReport", dependencies: ["KilnIR", "KilnEvaluator"]),
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "KilnEvaluator", dependencies: ["KilnIR", "KilnONNX", "CBLAS"]),
         .target(name: "KilnPasses", dependencies: ["KilnIR", "KilnOpset", "KilnAnalysis", "KilnEvaluator"]),
@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "KilnOpsetTests", dependencies: ["KilnOpset", "KilnIR"]),
         .testTarget(name: "KilnONNXTests", dependencies: ["KilnONNX", "KilnIR"]),
         .testTarget(name: "KilnAnalysisTests", dependencies: ["KilnAnalysis", "KilnOpset", "KilnONNX", "KilnIR"]),
-        .testTarget(name: "KilnReportTests", dependencies: ["KilnReport", "KilnONNX", "KilnIR"]),
+        .testTarget(name: "KilnReportTests", dependencies: ["KilnReport", "KilnEvaluator", "KilnONNX", "KilnIR"]),
         .testTarget(name: "KilnEvaluatorTests", dependencies: ["KilnEvaluator", "KilnONNX", "KilnIR"]),
         .testTarget(name: "KilnPassesTests", dependencies: ["KilnPasses", "KilnEvaluator", "KilnONNX", "KilnIR"]),
     ],
