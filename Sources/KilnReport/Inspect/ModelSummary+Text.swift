@@ -37,6 +37,7 @@ extension ModelSummary {
         out.append("Operators:")
         let sorted = ops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         for (op, n) in sorted { out.append("  " + op.padding(28) + String(n).leftPadding(7)) }
+        if let cost { out.append(contentsOf: cost.textLines) }
         if !externalData.isEmpty {
             out.append("External data:")
             for f in externalData { out.append("  \(f.location): \(f.tensors) tensors, \(ModelSummary.bytesText(f.bytes))") }

@@ -2,7 +2,7 @@ import KilnIR
 
 /// What `kiln inspect` reports about a model. Codable with a stable shape, documented in
 /// Docs/Commands/inspect.md (schema version `schema`).
-public struct ModelSummary: Codable, Sendable, Equatable {
+public struct ModelSummary: Encodable, Sendable {
     public struct Opset: Codable, Sendable, Equatable {
         public var domain: String
         public var version: Int64
@@ -84,8 +84,11 @@ public struct ModelSummary: Codable, Sendable, Equatable {
     public var externalData: [ExternalFile]
     public var functions: [String]
     public var metadata: [String: String]
+    /// Compute and memory estimates (needs inferred shapes; see `ModelCost`). Nil when not asked.
+    public var cost: ModelCost?
 
-    public init(model: Model, file: String? = nil) {
+    public init(model: Model, file: String? = nil, cost: ModelCost? = nil) {
+        self.cost = cost
         self.file = file
         irVersion = model.irVersion
         producerName = model.producerName
