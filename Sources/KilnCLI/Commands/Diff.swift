@@ -38,7 +38,11 @@ struct Diff: ParsableCommand {
 
     @Option(help: "Most items listed per section in text output.") var limit: Int = 20
 
-    @Flag(help: "Print JSON instead of text.") var json = false
+    @Flag(help: "Print JSON instead of text (same as --format json).") var json = false
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, html }
+    @Option(help: "Output format: text, json or html (both graphs side by side, changes highlighted).")
+    var format: Format = .text
 
     func validate() throws {
         for i in inputs where !i.contains("=") {
@@ -68,7 +72,11 @@ struct Diff: ParsableCommand {
             }
             diff.numeric = try NumericDiff(ma, mb, inputs: given, rtol: rtol, atol: atol, seed: seed)
         }
-        if json { try printJSON(diff) } else { print(diff.text(limit: limit)) }
+        switch json ? .json : format {
+        case .json: try printJSON(diff)
+        case .text: print(diff.text(limit: limit))
+        case .html: print(DiffHTML.render(diff, ma, mb))
+        }
         let failing = (failOn.contains(.metadata) && diff.metadataChanged)
             || (failOn.contains(.ioChange) && diff.ioChanged)
             || (failOn.contains(.structure) && diff.structureChanged)

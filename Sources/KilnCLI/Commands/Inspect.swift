@@ -12,7 +12,7 @@ struct Inspect: ParsableCommand {
         """
     )
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, dot }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, dot, html }
 
     @Argument(help: "The .onnx model to inspect.")
     var input: String
@@ -20,7 +20,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print JSON instead of text (same as --format json).")
     var json = false
 
-    @Option(help: "Output format: text, json or dot.")
+    @Option(help: "Output format: text, json, dot (Graphviz) or html (one self-contained page).")
     var format: Format = .text
 
     @Option(name: .customLong("input-shape"), help: "Pin an input's shape, as NAME:1x3x224x224 (repeatable).")
@@ -42,12 +42,13 @@ struct Inspect: ParsableCommand {
             try InputShape.apply(try InputShape.parse(inputShapes), to: &inferred, file: input)
             _ = ShapeInference().infer(&inferred)
             if !noCost { cost = ModelCost(model: inferred) }
-            if fmt == .dot { model = inferred }
+            if fmt == .dot || fmt == .html { model = inferred }
         }
         switch fmt {
         case .json: try printJSON(ModelSummary(model: model, file: input, cost: cost))
         case .text: print(ModelSummary(model: model, file: input, cost: cost).text)
         case .dot: print(GraphDot.render(model.graph, title: input))
+        case .html: print(InspectHTML.render(model, summary: ModelSummary(model: model, file: input, cost: cost)))
         }
         withExtendedLifetime(model) { exitSuccessfully() }
     }

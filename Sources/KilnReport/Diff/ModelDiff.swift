@@ -133,15 +133,7 @@ extension ModelDiff {
     }
 
     static func labels(_ side: GraphSide) -> [NodeID: String] {
-        var out: [NodeID: String] = [:]
-        var used = Set<String>()
-        for (i, id) in side.graph.order.enumerated() {
-            let n = side.graph[node: id]
-            var l = n.name.isEmpty ? "\(n.opType)#\(i)" : n.name
-            if !used.insert(l).inserted { l = "\(l)#\(i)"; used.insert(l) }
-            out[id] = l
-        }
-        return out
+        InspectHTML.nodeKeys(side.graph)
     }
 
     static func parameters(_ g: Graph) -> Int64 {
