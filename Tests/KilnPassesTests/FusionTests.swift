@@ -97,7 +97,7 @@ func expectSameOutputs(_ a: Model, _ b: Model, tolerance: Double, inputRange: Cl
         case .double?: feed[v.name] = .tensor(TensorValue(shape: shape, values.map { Double($0) }))
         case .float16?: feed[v.name] = .tensor(TensorValue(shape: shape, values.map { Float16($0) }))
         case .int32?: feed[v.name] = .tensor(TensorValue(shape: shape, values.map { Int32(($0 * 50).rounded()) }))
-        case .int64?: feed[v.name] = .tensor(TensorValue(shape: shape, values.map { Int64(($0 * 50).rounded()) }))
+        case .int64?: feed[v.name] = .tensor(TensorValue(shape: shape, values.map { Int64($0 > 0 ? 1 : 0) }))  // ids and 0/1 masks
         default: feed[v.name] = .tensor(TensorValue(shape: shape, values))
         }
     }

@@ -165,8 +165,15 @@ struct Matcher {
         return tv.int64s
     }
 
-    func type(_ v: ValueID) -> DataType? { graph[value: v].type?.tensorElementType }
-    func shape(_ v: ValueID) -> Shape? { graph[value: v].type?.tensorShape }
+    /// The element type of `v`: inferred or declared, or its initializer's.
+    func type(_ v: ValueID) -> DataType? {
+        graph[value: v].type?.tensorElementType ?? graph[value: v].initializer?.dataType
+    }
+
+    /// The shape of `v`: inferred or declared, or its initializer's.
+    func shape(_ v: ValueID) -> Shape? {
+        graph[value: v].type?.tensorShape ?? graph[value: v].initializer.map { Shape(static: $0.dims) }
+    }
     func rank(_ v: ValueID) -> Int? { shape(v)?.rank }
 
     /// The rank of `v`, failing when shape inference does not know it.
