@@ -146,16 +146,10 @@ extension Graph {
             if wasOutput { renames.append((new, name(of: old))) }
             if let p = producer(of: old) { seeds.insert(p) } else { touched.append(old) }
         }
-        // 4. explicit removals and dead code (only around what the patch touched)
-        let dead = deadNodes(startingFrom: seeds, captured: scope.captured)
-        for id in dead { for v in self[node: id].inputs { if let v { touched.append(v) } } }
-        try removeNodes(dead)
-        effect.nodesRemoved = dead.count
-        effect.initializersRemoved = removeUnusedInitializers(touched, captured: scope.captured)
-        // 5. restore graph output names
-        for (value, wanted) in renames {
-            try restoreOutputName(value, to: wanted, scope: scope)
-        }
+        // 4. explicit removals and dead code (only around what the patch touched); 5. graph output names
+        let removed = try removeDead(seeds: seeds, touched: touched, renames: renames, scope: scope)
+        effect.nodesRemoved = removed.nodesRemoved
+        effect.initializersRemoved = removed.initializersRemoved
         return effect
     }
 
