@@ -52,6 +52,25 @@ import KilnIR
         #expect(ops(m) == ["Conv", "BatchNormalization", "Relu"])
     }
 
+    @Test func batchNormWhoseOutputHasTwoUsesStillFolds() throws {
+        var n = Net(opset: 15)
+        let x = n.input("x", [1, 2, 4, 4])
+        let y = bn(&n, n.op("Conv", [x, n.random("w", [3, 2, 1, 1])]), 3, "bn")
+        n.output(n.op("Relu", [y]))
+        n.output(n.op("Sigmoid", [y]))
+        let m = try fuse(n.model, ["fuse-batchnorm"])
+        #expect(ops(m) == ["Conv", "Relu", "Sigmoid"])
+    }
+
+    @Test func batchNormAfterGemmWithFullBiasIsKept() throws {
+        var n = Net(opset: 15)
+        let x = n.input("x", [3, 5])
+        let g = n.op("Gemm", [x, n.random("b", [5, 4]), n.random("c", [3, 4])])
+        n.output(bn(&n, g, 4, "bn"))
+        let m = try fuse(n.model, ["fuse-batchnorm"])
+        #expect(ops(m) == ["Gemm", "BatchNormalization"])
+    }
+
     @Test func batchNormInTrainingModeIsKept() throws {
         var n = Net(opset: 15)
         let x = n.input("x", [1, 2, 4, 4])

@@ -202,6 +202,32 @@ import KilnIR
         #expect(ops(m) == ["Attention"])
     }
 
+    @Test func attentionWithQAndKScaledBeforeTheProduct() throws {
+        var n = Net(opset: 23)
+        let q = n.input("q", [2, 2, 3, 4]), k = n.input("k", [2, 2, 5, 4]), v = n.input("v", [2, 2, 5, 4])
+        let qs = n.op("Mul", [q, n.scalar("c1", 0.70710677)])
+        let kt = n.op("Div", [n.op("Transpose", [k], [ints("perm", [0, 1, 3, 2])]), n.scalar("c2", 1.4142135)])
+        let s = n.op("MatMul", [qs, kt])
+        n.output(n.op("MatMul", [n.op("Softmax", [s], [int("axis", 3)]), v]))
+        let m = try fuse(n.model, ["fuse-attention"])
+        try #require(ops(m) == ["Attention"])
+        let scale = try m.graph[node: m.graph.order[0]].float("scale")
+        #expect(abs(scale - 0.5) < 1e-6)
+    }
+
+    @Test func float16GeluKeepsItsTolerance() throws {
+        var n = Net(opset: 20)
+        let x = n.input("x", [4, 5], .float16)
+        func half(_ name: String, _ v: Float) -> ValueID {
+            n.tensor(name, makeTensor([Double(v)], dims: [], type: .float16))
+        }
+        let d = n.op("Div", [x, half("sqrt2", 1.4142135)])
+        let a = n.op("Add", [n.op("Erf", [d]), half("one", 1)])
+        n.output(n.op("Mul", [n.op("Mul", [x, a]), half("half", 0.5)]))
+        let m = try fuse(n.model, ["fuse-gelu"], tolerance: 2e-3)
+        #expect(ops(m) == ["Gelu"])
+    }
+
     @Test func attentionIsKeptForOtherSoftmaxAxisOrLowOpset() throws {
         #expect(!ops(try fuse(attention(opset: 23, softmaxAxis: 2).model, ["fuse-attention"])).contains("Attention"))
         #expect(!ops(try fuse(attention(opset: 22).model, ["fuse-attention"])).contains("Attention"))

@@ -7,6 +7,8 @@ import KilnIR
 ///    is `Attention(Q, K, V, scale = c)`; `/ c` gives `scale = 1/c`, no scaling gives `scale = 1`.
 /// 2. An additive mask, `Softmax(MatMul(Q, Kt) * c + M)` (either order), becomes `attn_mask = M`
 ///    (floating point, of the scores' type), when adding it does not enlarge the scores' shape.
+/// 3. `Q * c` or `Kt * c` (or `/ c`) before the product multiplies the scale by `c` (or `1/c`):
+///    exporters that scale Q, or both Q and K by `c^(1/2)`, before the MatMul.
 /// `Kt` is normally a Transpose: `Kt = Transpose(K0, p)` gives `K = Transpose(K0, q)` with
 /// `q[j] = p[s[j]]` for the swap `s = [0, 1, 3, 2]`, and no Transpose at all when `q` is the
 /// identity (`p = [0, 1, 3, 2]`), so the exporter's own reshapes and transposes of Q, K and V stay
@@ -97,6 +99,23 @@ struct AttentionPattern: FusionPattern {
             try m.interior(mm)
         }
         let matmul = try m.expect(mm, FusionOp.matMul)
-        return (try m.input(matmul, 0), try m.input(matmul, 1), scale)
+        // case 3: Q or Kt scaled before the product
+        var operands = [try m.input(matmul, 0), try m.input(matmul, 1)]
+        for i in operands.indices {
+            guard let (c, inner) = scaledOperand(operands[i], m) else { continue }
+            operands[i] = inner
+            scale *= c
+        }
+        try require(scale.isFinite && scale != 0, "scale \(scale) is not usable")
+        return (operands[0], operands[1], scale)
+    }
+
+    /// `v = x * c` or `x / c` with a one-element constant `c` and `v` single-use: (c or 1/c, x).
+    func scaledOperand(_ v: ValueID, _ m: Matcher) -> (Double, ValueID)? {
+        guard (try? m.interior(v)) != nil, let p = m.producer(v, FusionOp.mul) ?? m.producer(v, FusionOp.div),
+              let a = m.optionalInput(p, 0), let b = m.optionalInput(p, 1) else { return nil }
+        if let c = m.scalarConstant(b, 4) { return (m[p].opType == FusionOp.div ? 1 / c : c, a) }
+        if m[p].opType == FusionOp.mul, let c = m.scalarConstant(a, 4) { return (c, b) }
+        return nil
     }
 }
