@@ -8,12 +8,14 @@ import KilnIR
 ///    fingerprint). Nodes with equal fingerprints are identical up to names; they pair first, in
 ///    graph order.
 /// 2. Forward: the remaining nodes of A, in graph order, pair with a node of B with the same operator
-///    whose inputs come from the partners of their producers. A producer with no partner (a node a
-///    rewrite removed, such as a BatchNormalization folded into its Conv) is looked through along its
-///    first data input, up to four steps, so the nodes after a fused region still pair. Ties go to
-///    the candidate with the same name, then the nearest relative position.
+///    reading the partners of their producers. A producer in A with no partner (a node a rewrite
+///    removed, such as a BatchNormalization folded into its Conv) is looked through along its first
+///    data input, up to four steps, so the nodes after a fused region still pair. Candidates read
+///    the partner directly; a direct match scores above one found by looking through. Ties go to the
+///    same name, then the nearest relative position.
 /// 3. Backward: a node still alone pairs with the same-operator producer feeding the same input slot
-///    of its consumer's partner. Then rule 2 runs once more.
+///    of its consumer's partner. Then rule 2 runs once more, now also looking through up to four
+///    unpaired nodes of B (nodes a rewrite inserted, such as QuantizeLinear/DequantizeLinear).
 /// 4. Whatever is left is removed (A) or added (B).
 struct GraphAlignment {
     let a: GraphSide
@@ -28,9 +30,9 @@ struct GraphAlignment {
         a = GraphSide(ga, sharedInputs: shared)
         b = GraphSide(gb, sharedInputs: shared)
         pairByFingerprint()
-        pairForward()
+        pairForward(lookThroughB: false)
         pairBackward()
-        pairForward()
+        pairForward(lookThroughB: true)
     }
 
     private mutating func pair(_ x: NodeID, _ y: NodeID) {
@@ -76,16 +78,19 @@ struct GraphAlignment {
     private func score(_ x: NodeID, _ y: NodeID) -> Int {
         let nx = a.graph[node: x], ny = b.graph[node: y]
         var s = 0
-        for slot in 0..<min(nx.inputs.count, ny.inputs.count)
-        where corresponds(resolved(a, x, slot, paired: aToB), resolved(b, y, slot, paired: bToA)) {
-            s += 2
+        for slot in 0..<min(nx.inputs.count, ny.inputs.count) {
+            if corresponds(a.source(x, slot), b.source(y, slot)) {
+                s += 5  // the same producer directly: strongest evidence
+            } else if corresponds(resolved(a, x, slot, paired: aToB), resolved(b, y, slot, paired: bToA)) {
+                s += 2  // the same producer once removed nodes are looked through
+            }
         }
         if !nx.name.isEmpty && nx.name == ny.name { s += 1 }
         return s
     }
 
     // Rule 2
-    private mutating func pairForward() {
+    private mutating func pairForward(lookThroughB: Bool) {
         for x in a.order where aToB[x] == nil {
             let nx = a.graph[node: x]
             var candidates: [NodeID] = []
@@ -94,16 +99,25 @@ struct GraphAlignment {
                 guard bToA[y] == nil, seen.insert(y).inserted else { return }
                 if b.graph[node: y].opType == nx.opType && b.graph[node: y].domain == nx.domain { candidates.append(y) }
             }
+            var constants: [UInt64] = []
             for slot in nx.inputs.indices {
                 switch resolved(a, x, slot, paired: aToB) {
                 case .node(let p, let k):
                     guard let q = aToB[p], let v = b.graph[node: q].outputs[safe: k] ?? nil else { continue }
-                    b.consumers(of: v, throughUnpaired: bToA, depth: 4).forEach(consider)
+                    b.consumers(of: v, throughUnpaired: bToA, depth: lookThroughB ? 4 : 0).forEach(consider)
                 case .input(let key):
                     if let v = b.inputByKey[key] { b.consumers(of: v, throughUnpaired: bToA, depth: 0).forEach(consider) }
                 case .constant(let h):
-                    for v in b.constantsByHash[h] ?? [] { b.consumers(of: v, throughUnpaired: bToA, depth: 0).forEach(consider) }
+                    constants.append(h)
                 default: continue
+                }
+            }
+            // Constants only seed candidates when nothing else does, and only when rare: a scalar
+            // shared by thousands of nodes would make the search quadratic.
+            if candidates.isEmpty {
+                for h in constants {
+                    guard let vs = b.constantsByHash[h], vs.count <= 8 else { continue }
+                    for v in vs { b.consumers(of: v, throughUnpaired: bToA, depth: 0).prefix(16).forEach(consider) }
                 }
             }
             if !nx.name.isEmpty, let y = b.nodeByName[nx.name] { consider(y) }
