@@ -16,6 +16,37 @@ import KilnIR
         #expect(m.graph[value: m.graph.outputs[0]].type?.description == "tensor(float)[batch, 4]")
     }
 
+    @Test func nodesListedOutOfOrderAreInferredInTopologicalOrder() throws {
+        var t = ShapeTestGraph()
+        t.input("x", .float, "batch, 4")
+        t.node("Relu", ["x"], ["r"])
+        t.node("Neg", ["r"], ["y"])
+        t.output("y")
+        let sorted = t.graph.order
+        #expect(InferenceRun.inferenceOrder(t.graph, valueCount: 8) == sorted)
+        try t.graph.setOrder(sorted.reversed())  // Neg now reads r before Relu is listed
+        #expect(InferenceRun.inferenceOrder(t.graph, valueCount: 8) == sorted)
+        let (m, report) = t.infer()
+        #expect(report.valid)
+        #expect(m.graph[value: m.graph.outputs[0]].type?.description == "tensor(float)[batch, 4]")
+    }
+
+    @Test func problemsReportsWhatInferReportsAndLeavesTheModelAlone() {
+        var t = ShapeTestGraph()
+        t.input("x", .float, "2, 4")
+        t.node("Relu", ["x"], ["r"], name: "relu1")
+        t.node("Neg", ["r"], ["y"], name: "neg")
+        t.declare("r", .float, "2, 5")
+        t.output("y")
+        let model = t.model
+        let (_, report) = t.infer()
+        let problems = ShapeInference().problems(in: model)
+        #expect(problems == report.issues)
+        #expect(problems.map(\.nodeName) == ["relu1"])
+        #expect(model.graph == t.model.graph)
+        #expect(model.graph[value: model.graph.valueID(named: "y")!].type == nil)
+    }
+
     @Test func conflictsWithDeclaredTypesNameTheNode() {
         var t = ShapeTestGraph()
         t.input("x", .float, "2, 4")

@@ -16,6 +16,26 @@ import KilnIR
         #expect(t.type("diag") == "tensor(float)[3, 5]")
     }
 
+    @Test(arguments: [17, 20]) func inverseOneSidedDFTGivesTheRealSignalLength(opset: Int) {
+        // m complex bins of a one-sided spectrum come from n = 2*(m - 1) real samples (onnx's rule).
+        var t = ShapeTestGraph(opset: Int64(opset))
+        t.input("x", .float, "2, 5, 2")
+        t.input("s", .float, "2, m, 2")
+        t.input("real", .float, "2, 5, 1")
+        t.ints("len", [10], dims: [])
+        let attrs = [shapeAttr("inverse", 1), shapeAttr("onesided", 1)] + (opset < 20 ? [shapeAttr("axis", 1)] : [])
+        t.node("DFT", ["x"], ["y"], attrs)
+        t.node("DFT", ["s"], ["ys"], attrs)
+        t.node("DFT", ["x", "len"], ["yl"], attrs)
+        #expect(t.type("y") == "tensor(float)[2, 8, 1]")
+        #expect(t.type("ys") == "tensor(float)[2, 2*m-2, 1]")
+        #expect(t.type("yl") == "tensor(float)[2, 10, 1]")
+        t.node("DFT", ["real"], ["bad"], name: "idft", attrs)
+        let (_, report) = t.infer()
+        #expect(report.issues.map(\.nodeName) == ["idft"])
+        #expect(report.issues.first?.message.contains("complex input") == true)
+    }
+
     @Test func recurrentLayers() {
         var t = ShapeTestGraph()
         t.input("x", .float, "seq, batch, 10")

@@ -42,6 +42,17 @@ import KilnIR
         #expect(SymDim.constant(-7).floorDiv(2).constantValue == -4)
     }
 
+    @Test func aPolynomialThatCancelsToAConstantEqualsAndHashesAsTheConstant() {
+        // Rule 1: one canonical form, whether a constant is built directly or by arithmetic.
+        let folded = seq * 2 + 5 - seq - seq
+        #expect(folded == .constant(5))
+        #expect(folded.hashValue == SymDim.constant(5).hashValue)
+        #expect(Set([folded, .constant(5)]).count == 1)
+        #expect((seq - seq) == .constant(0) && (seq - seq).terms == [:])
+        #expect(SymDim.constant(4).terms == [[]: 4])
+        #expect(seq.terms == [["seq"]: 1] && SymDim.unknown.terms == nil)
+    }
+
     @Test func unknownAbsorbsArithmetic() {
         #expect((SymDim.unknown + 1).isUnknown)
         #expect((seq * .unknown).isUnknown)

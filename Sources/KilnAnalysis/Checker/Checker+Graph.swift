@@ -29,24 +29,27 @@ extension CheckContext {
             }
         }
         for id in g.initializerOrder {
-            checkTensor(g[value: id].initializer!, graph: path, field: "initializer(\(g.name(of: id)))")
+            let name = g.name(of: id)  // the message closure captures the name, not the graph
+            checkTensor(g[value: id].initializer!, graph: path, field: "initializer(\(name))")
         }
 
         // Values defined so far in this graph (by ID: graph inputs, initializers, earlier node
         // outputs); names of enclosing scopes are in `outer`.
-        var definedHere = Set<ValueID>(minimumCapacity: g.order.count * 2)
-        for id in g.inputs { definedHere.insert(id) }
-        for id in g.initializerOrder { definedHere.insert(id) }
-        for id in g.sparseInitializerOrder { definedHere.insert(id) }
-        let inputSet = Set(g.inputs)
+        let valueCount = g.valueIDs.last.map { Int($0.index) + 1 } ?? 0
+        var definedHere = [Bool](repeating: false, count: valueCount)
+        for id in g.inputs { definedHere[Int(id.index)] = true }
+        for id in g.initializerOrder { definedHere[Int(id.index)] = true }
+        for id in g.sparseInitializerOrder { definedHere[Int(id.index)] = true }
+        var isInput = [Bool](repeating: false, count: valueCount)
+        for id in g.inputs { isInput[Int(id.index)] = true }
         var position: [NodeID: Int]?  // built on the first ordering problem only
-        var types = TypeCache()
+        var types = TypeCache(valueCount: valueCount)
 
         for (index, id) in g.order.enumerated() {
             let node = g[node: id]
             for (slot, input) in node.inputs.enumerated() {
                 guard let input else { continue }
-                if definedHere.contains(input) { continue }
+                if definedHere[Int(input.index)] { continue }
                 let name = g.name(of: input)
                 if outer.contains(name) { continue }
                 if position == nil { position = g.positions() }
@@ -66,7 +69,7 @@ extension CheckContext {
                 let subs = a.subgraphs
                 if !subs.isEmpty {
                     var visible = outer
-                    for v in definedHere { visible.insert(g.name(of: v)) }
+                    for v in g.valueIDs where definedHere[Int(v.index)] { visible.insert(g.name(of: v)) }
                     for (k, sub) in subs.enumerated() {
                         let label = node.name.isEmpty ? node.opType : node.name
                         let subPath = "\(path)/\(label).\(a.name)" + (subs.count > 1 ? "[\(k)]" : "")
@@ -79,15 +82,15 @@ extension CheckContext {
             }
             for (slot, output) in node.outputs.enumerated() {
                 guard let output else { continue }
-                if inputSet.contains(output) || g.isConstant(output) || (kind != .training && !outer.isEmpty && outer.contains(g.name(of: output))) {
+                if isInput[Int(output.index)] || g.isConstant(output) || (kind != .training && !outer.isEmpty && outer.contains(g.name(of: output))) {
                     report("graph.ssa",
                            "output '\(g.name(of: output))' is already defined (graph input, initializer or enclosing graph); each name is assigned once",
                            graph: path, node: (index, node), field: "output[\(slot)]")
                 }
-                definedHere.insert(output)
+                definedHere[Int(output.index)] = true
             }
         }
-        for (i, id) in g.outputs.enumerated() where !definedHere.contains(id) && !outer.contains(g.name(of: id)) {
+        for (i, id) in g.outputs.enumerated() where !definedHere[Int(id.index)] && !outer.contains(g.name(of: id)) {
             report("graph.undefined-output", "graph output '\(g.name(of: id))' is not defined in the graph",
                    graph: path, field: "output[\(i)]")
         }

@@ -10,7 +10,7 @@ extension CheckContext {
             report("node.ref-attribute", "attribute '\(a.name)' refers to a function attribute outside a function",
                    graph: path, node: at, field: "attribute(\(a.name))")
         }
-        if functions.contains(FunctionKey(domain: node.domain, name: node.opType, overload: node.overload)) {
+        if !functions.isEmpty, functions.contains(FunctionKey(domain: node.domain, name: node.opType, overload: node.overload)) {
             return  // a call of a local function; its body is checked on its own
         }
         guard let opset = opsets[domain] else {
@@ -46,7 +46,7 @@ extension CheckContext {
     }
 
     private mutating func checkArity(_ node: Node, schema: OperatorSchema, path: String, at: (Int, Node)) {
-        let v = "\(schema.name)-\(schema.sinceVersion)"
+        var v: String { "\(schema.name)-\(schema.sinceVersion)" }
         if node.inputs.count < schema.minInputs || node.inputs.count > schema.maxInputs {
             report("node.arity", "has \(node.inputs.count) inputs; \(v) takes \(Self.range(schema.minInputs, schema.maxInputs))",
                    graph: path, node: at, field: "input")
@@ -101,56 +101,71 @@ extension CheckContext {
 
     /// Known type of a value: declared (inputs, outputs, value_info) or from its initializer.
     static func knownType(_ id: ValueID, in g: Graph) -> String? {
-        let v = g[value: id]
-        if let t = v.type?.onnxTypeString { return t }
-        if let t = v.initializer { return "tensor(\(t.dataType.name))" }
-        if let s = v.sparseInitializer, let t = s.values { return "sparse_tensor(\(t.dataType.name))" }
+        if let t = g[value: id].type?.onnxTypeString { return t }
+        if let t = g[value: id].initializer { return t.dataType.tensorTypeString }
+        if let s = g[value: id].sparseInitializer, let t = s.values { return "sparse_tensor(\(t.dataType.name))" }
         return nil
     }
 
+    /// Type parameters a node has bound so far (few per node: a small array beats a dictionary).
+    typealias Bindings = [(parameter: String, type: String, kind: String, slot: Int)]
+
     private mutating func checkTypes(_ node: Node, schema: OperatorSchema, graph g: Graph, path: String,
                                      at: (Int, Node), types: inout TypeCache) {
-        // Type parameters bound so far (few per node: a small array beats a dictionary).
-        var bound: [(parameter: String, type: String, slot: String)] = []
-        func visit(_ values: [ValueID?], _ params: [OperatorSchema.FormalParameter], _ kind: String) {
-            for (slot, value) in values.enumerated() {
-                guard let value, let param = Self.parameter(params, slot), let type = types.type(of: value, in: g) else { continue }
-                if let constraint = schema.typeConstraints.first(where: { $0.typeParameter == param.typeString }) {
-                    if !constraint.allows(type) {
-                        report("node.type-constraint",
-                               "'\(g.name(of: value))' is \(type), not allowed for \(param.typeString) of \(schema.name)-\(schema.sinceVersion)",
-                               graph: path, node: at, field: "\(kind)[\(slot)]")
-                        continue
-                    }
-                    if param.option == .variadic && !param.isHomogeneous { continue }
-                    if let previous = bound.first(where: { $0.parameter == param.typeString }) {
-                        if previous.type != type {
-                            report("node.type-mismatch",
-                                   "'\(g.name(of: value))' is \(type) but \(previous.slot) binds \(param.typeString) to \(previous.type)",
-                                   graph: path, node: at, field: "\(kind)[\(slot)]")
-                        }
-                    } else {
-                        bound.append((param.typeString, type, "\(kind)[\(slot)]"))
-                    }
-                } else if param.typeString.contains("("), param.typeString != type {
-                    report("node.type-constraint", "'\(g.name(of: value))' is \(type), \(schema.name) requires \(param.typeString)",
+        var bound: Bindings = []
+        checkTypes(node.inputs, schema.inputs, "input", schema: schema, graph: g, path: path, at: at, types: &types,
+                   bound: &bound)
+        checkTypes(node.outputs, schema.outputs, "output", schema: schema, graph: g, path: path, at: at, types: &types,
+                   bound: &bound)
+    }
+
+    /// One side (inputs or outputs) of `checkTypes`; a method, not a closure, so that the graph is
+    /// borrowed rather than captured (a capture copies the `Graph` struct, a retain per field).
+    private mutating func checkTypes(_ values: [ValueID?], _ params: [OperatorSchema.FormalParameter], _ kind: String,
+                                     schema: OperatorSchema, graph g: Graph, path: String, at: (Int, Node),
+                                     types: inout TypeCache, bound: inout Bindings) {
+        for (slot, value) in values.enumerated() {
+            guard let value, let param = Self.parameter(params, slot), let type = types.type(of: value, in: g) else { continue }
+            if let constraint = schema.typeConstraints.first(where: { $0.typeParameter == param.typeString }) {
+                if !constraint.allows(type) {
+                    report("node.type-constraint",
+                           "'\(g.name(of: value))' is \(type), not allowed for \(param.typeString) of \(schema.name)-\(schema.sinceVersion)",
                            graph: path, node: at, field: "\(kind)[\(slot)]")
+                    continue
                 }
+                if param.option == .variadic && !param.isHomogeneous { continue }
+                if let previous = bound.first(where: { $0.parameter == param.typeString }) {
+                    if previous.type != type {
+                        report("node.type-mismatch",
+                               "'\(g.name(of: value))' is \(type) but \(previous.kind)[\(previous.slot)] binds \(param.typeString) to \(previous.type)",
+                               graph: path, node: at, field: "\(kind)[\(slot)]")
+                    }
+                } else {
+                    bound.append((param.typeString, type, kind, slot))
+                }
+            } else if param.typeString.contains("("), param.typeString != type {
+                report("node.type-constraint", "'\(g.name(of: value))' is \(type), \(schema.name) requires \(param.typeString)",
+                       graph: path, node: at, field: "\(kind)[\(slot)]")
             }
         }
-        visit(node.inputs, schema.inputs, "input")
-        visit(node.outputs, schema.outputs, "output")
     }
 }
 
-/// Type strings of a graph's values, computed once per value.
+/// Type strings of a graph's values, computed once per value (indexed by value ID).
 struct TypeCache {
-    private var strings: [Int32: String?] = [:]
+    private enum Entry { case notComputed, computed(String?) }
+    private var strings: [Entry]
+
+    init(valueCount: Int) {
+        strings = Array(repeating: .notComputed, count: valueCount)
+    }
 
     mutating func type(of id: ValueID, in g: Graph) -> String? {
-        if let cached = strings[id.index] { return cached }
+        let k = Int(id.index)
+        if k >= strings.count { return CheckContext.knownType(id, in: g) }
+        if case .computed(let t) = strings[k] { return t }
         let t = CheckContext.knownType(id, in: g)
-        strings[id.index] = t
+        strings[k] = .computed(t)
         return t
     }
 }

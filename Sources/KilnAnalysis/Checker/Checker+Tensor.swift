@@ -2,8 +2,12 @@ import KilnIR
 
 extension CheckContext {
     /// Tensor rules: a data type is set; at most one data field; as many values as the dims say.
-    mutating func checkTensor(_ t: Tensor, graph: String, field: String, node: (Int, Node)? = nil) {
-        let label = t.name.isEmpty ? field : "tensor '\(t.name)'"
+    ///
+    /// `field` is only formatted when a problem is found (it runs once per initializer).
+    mutating func checkTensor(_ t: Tensor, graph: String, field fieldText: @autoclosure () -> String,
+                              node: (Int, Node)? = nil) {
+        var field: String { fieldText() }
+        var label: String { t.name.isEmpty ? field : "tensor '\(t.name)'" }
         if t.dataType == .undefined {
             report("tensor.data-type", "\(label) has no data type", graph: graph, node: node, field: field)
             return

@@ -42,8 +42,7 @@ public struct Checker: Sendable {
         context.checkModel()
         var issues = context.issues
         if inferShapes && issues.isEmpty && model.hasGraph {
-            var copy = model  // inference writes its results; the caller's model stays as it was
-            issues = ShapeInference(rules: shapeRules).infer(&copy, file: file).issues
+            issues = ShapeInference(rules: shapeRules).problems(in: model)
         }
         return CheckReport(file: file, issues: issues)
     }

@@ -26,12 +26,20 @@ public struct ShapeInference: Sendable {
 
     /// Infers types and shapes in place and reports conflicts, rule errors and operators without a rule.
     public func infer(_ model: inout Model, file: String? = nil) -> ShapeInferenceReport {
-        var functions: [String: Function] = [:]
-        for f in model.functions where functions["\(f.domain):\(f.name)"] == nil { functions["\(f.domain):\(f.name)"] = f }
-        var run = InferenceRun(rules: rules, opsets: CheckContext.opsetTable(model.opsetImports), functions: functions)
+        var run = InferenceRun(rules: rules, model: model, writeBack: true)
         _ = run.inferGraph(&model.graph, path: "graph", parent: nil, inputOverrides: nil)
         return ShapeInferenceReport(file: file, issues: run.issues, unsupportedOperators: run.unsupported.sorted(),
                                     valuesInferred: run.valuesInferred)
+    }
+
+    /// Runs inference for its problems only (the checker's strict mode): the same rules, merges
+    /// and issues as `infer`, but nothing is written back, so the model is neither copied nor
+    /// changed.
+    public func problems(in model: Model) -> [CheckIssue] {
+        var run = InferenceRun(rules: rules, model: model, writeBack: false)
+        var graph = model.graph  // shares storage; never mutated when writeBack is false
+        _ = run.inferGraph(&graph, path: "graph", parent: nil, inputOverrides: nil)
+        return run.issues
     }
 }
 
@@ -62,24 +70,68 @@ public struct ShapeInferenceReport: Encodable, Sendable {
     }
 }
 
-/// Known facts about values, by name, with the enclosing graph's scope as parent.
+/// Known facts about the values of one graph, indexed by value ID (no hashing on the hot path),
+/// with the enclosing graph's scope as parent. A value a nested graph reads from an enclosing one
+/// is looked up there by name (`names`, built when the first nested graph is inferred); a value
+/// defined in the graph itself shadows the enclosing scopes, as names do in ONNX.
 final class InferenceScope {
     let parent: InferenceScope?
-    var types: [String: InferredType] = [:]
-    var values: [String: [SymDim]] = [:]
-    var tensors: [String: Tensor] = [:]
+    var types: [InferredType?]
+    var values: [[SymDim]?]
+    var tensors: [Tensor?]
+    /// The graph's value names; empty until a nested graph needs them (`indexNames`).
+    private var names: [String: ValueID] = [:]
 
-    init(parent: InferenceScope?) { self.parent = parent }
+    init(parent: InferenceScope?, valueCount: Int) {
+        self.parent = parent
+        types = Array(repeating: nil, count: valueCount)
+        values = Array(repeating: nil, count: valueCount)
+        tensors = Array(repeating: nil, count: valueCount)
+    }
 
-    func type(_ name: String) -> InferredType? { types[name] ?? parent?.type(name) }
-    func value(_ name: String) -> [SymDim]? { values[name] ?? parent?.value(name) }
-    func tensor(_ name: String) -> Tensor? { tensors[name] ?? parent?.tensor(name) }
+    /// Makes the graph's values findable by name from nested graphs.
+    func indexNames(_ g: Graph) {
+        guard names.isEmpty else { return }
+        for id in g.valueIDs { names[g.name(of: id)] = id }
+    }
+
+    func type(_ id: ValueID, in g: Graph) -> InferredType? {
+        if let t = types[Int(id.index)] { return t }
+        return parent?.type(named: g.name(of: id))
+    }
+
+    func value(_ id: ValueID, in g: Graph) -> [SymDim]? {
+        if let v = values[Int(id.index)] { return v }
+        return parent?.value(named: g.name(of: id))
+    }
+
+    func tensor(_ id: ValueID, in g: Graph) -> Tensor? {
+        if let t = tensors[Int(id.index)] { return t }
+        return parent?.tensor(named: g.name(of: id))
+    }
+
+    private func type(named name: String) -> InferredType? {
+        if let id = names[name], let t = types[Int(id.index)] { return t }
+        return parent?.type(named: name)
+    }
+
+    private func value(named name: String) -> [SymDim]? {
+        if let id = names[name], let v = values[Int(id.index)] { return v }
+        return parent?.value(named: name)
+    }
+
+    private func tensor(named name: String) -> Tensor? {
+        if let id = names[name], let t = tensors[Int(id.index)] { return t }
+        return parent?.tensor(named: name)
+    }
 }
 
 struct InferenceRun {
     let rules: ShapeRuleRegistry
     var opsets: [String: Int]
     let functions: [String: Function]
+    /// Whether inferred types are written into the graph (`infer`) or only checked (`problems`).
+    let writeBack: Bool
     /// Local functions being inferred (a call to one of them again is not expanded).
     var activeFunctions: Set<String> = []
     var issues: [CheckIssue] = []
@@ -88,51 +140,81 @@ struct InferenceRun {
     /// Per graph being inferred (innermost last): values already in value_info or the outputs.
     var listed: [Set<ValueID>] = []
 
-    init(rules: ShapeRuleRegistry, opsets: [String: Int], functions: [String: Function]) {
+    init(rules: ShapeRuleRegistry, model: Model, writeBack: Bool) {
+        var functions: [String: Function] = [:]
+        for f in model.functions where functions["\(f.domain):\(f.name)"] == nil { functions["\(f.domain):\(f.name)"] = f }
         self.rules = rules
-        self.opsets = opsets
+        self.opsets = CheckContext.opsetTable(model.opsetImports)
         self.functions = functions
+        self.writeBack = writeBack
+    }
+
+    /// The order to infer a graph's nodes in: `g.order` when it is already topological (the usual
+    /// case, checked in one pass over the nodes), else `Graph.topologicalOrder` (which returns the
+    /// same order for a sorted graph, so the fast path changes nothing but the time).
+    static func inferenceOrder(_ g: Graph, valueCount: Int) -> [NodeID] {
+        var defined = [Bool](repeating: false, count: valueCount)
+        var sorted = true
+        check: for id in g.order {
+            let node = g[node: id]
+            if node.hasSubgraphs { sorted = false; break }  // outer-scope reads need the full analysis
+            for case let v? in node.inputs where !defined[Int(v.index)] && g.producer(of: v) != nil {
+                sorted = false
+                break check
+            }
+            for case let v? in node.outputs { defined[Int(v.index)] = true }
+        }
+        if sorted { return g.order }
+        return (try? g.topologicalOrder()) ?? g.order
     }
 
     /// Infers one graph; returns the types of its outputs.
     mutating func inferGraph(_ g: inout Graph, path: String, parent: InferenceScope?,
                              inputOverrides: [InferredType?]?) -> [InferredType?] {
-        let scope = InferenceScope(parent: parent)
-        listed.append(Set(g.valueInfo).union(g.outputs))
+        let valueCount = g.valueIDs.last.map { Int($0.index) + 1 } ?? 0
+        let scope = InferenceScope(parent: parent, valueCount: valueCount)
+        listed.append(writeBack ? Set(g.valueInfo).union(g.outputs) : [])
         defer { listed.removeLast() }
         for (k, id) in g.inputs.enumerated() {
             let declared = g[value: id].type.map(InferredType.init)
             let given = inputOverrides.flatMap { k < $0.count ? $0[k] : nil }
             let merged = (try? InferredType.merge(inferred: given, declared: declared)) ?? declared
             if let merged {
-                scope.types[g.name(of: id)] = merged
+                scope.types[Int(id.index)] = merged
                 if merged != declared { write(merged, to: id, in: &g, listInValueInfo: false) }
             }
         }
         for id in g.initializerOrder {
             let t = g[value: id].initializer!
-            let name = g.name(of: id)
-            scope.types[name] = .tensor(elementType: t.dataType, dims: t.dims.map(SymDim.constant))
-            scope.tensors[name] = t
+            let k = Int(id.index)
+            scope.types[k] = .tensor(elementType: t.dataType, dims: t.dims.map(SymDim.constant))
+            scope.tensors[k] = t
             if let ints = t.integerValues(limit: NodeContext.maxPropagatedElements) {
-                scope.values[name] = ints.map(SymDim.constant)
+                scope.values[k] = ints.map(SymDim.constant)
             }
         }
-        let order = (try? g.topologicalOrder()) ?? g.order
+        let order = Self.inferenceOrder(g, valueCount: valueCount)
         for (index, id) in order.enumerated() {
             inferNode(id, index: index, in: &g, path: path, scope: scope)
         }
-        return g.outputs.map { scope.type(g.name(of: $0)) ?? g[value: $0].type.map(InferredType.init) }
+        return g.outputs.map { scope.type($0, in: g) ?? g[value: $0].type.map(InferredType.init) }
     }
 
     mutating func inferNode(_ id: NodeID, index: Int, in g: inout Graph, path: String, scope: InferenceScope) {
         let node = g[node: id]
-        let inputNames = node.inputs.map { $0.map { g.name(of: $0) } }
-        let inputTypes = inputNames.map { $0.flatMap(scope.type) }
+        // Plain loops, not closures: a closure capturing `g` copies the Graph struct.
+        var inputTypes: [InferredType?] = []
+        var inputValues: [[SymDim]?] = []
+        var inputTensors: [Tensor?] = []
+        inputTypes.reserveCapacity(node.inputs.count)
+        for case let v in node.inputs {
+            if let v { inputTypes.append(scope.type(v, in: g)) } else { inputTypes.append(nil) }
+        }
         // Subgraphs first (rule 4).
         var subOutputs: [String: [InferredType?]] = [:]
         for (k, attr) in node.attributes.enumerated() {
             guard case .graph(var sub) = attr.value else { continue }
+            scope.indexNames(g)
             let label = node.name.isEmpty ? node.opType : node.name
             // Most specific input types first; a candidate is kept when the body's loop-carried
             // outputs come back with the types it assumed (ControlFlowRules case 5).
@@ -150,23 +232,37 @@ struct InferenceRun {
                 }
                 (issues, valuesInferred, unsupported) = saved
             }
-            g[node: id].attributes[k].value = .graph(sub)
+            if writeBack { g[node: id].attributes[k].value = .graph(sub) }
         }
         let domain = OperatorDomain.canonical(node.domain)
-        let declared: [InferredType?] = node.outputs.map { $0.flatMap { g[value: $0].type.map(InferredType.init) } }
+        var declared: [InferredType?] = []
+        declared.reserveCapacity(node.outputs.count)
+        for case let v in node.outputs {
+            if let v, let t = g[value: v].type { declared.append(InferredType(t)) } else { declared.append(nil) }
+        }
         var inferred: [InferredType?] = Array(repeating: nil, count: node.outputs.count)
         var values: [[SymDim]?] = Array(repeating: nil, count: node.outputs.count)
         let opLabel = domain.isEmpty ? node.opType : "\(domain):\(node.opType)"
-        if let function = functions["\(node.domain):\(node.opType)"] {
+        if !functions.isEmpty, let function = functions["\(node.domain):\(node.opType)"] {
             if let outs = inferCall(function, node: node, inputTypes: inputTypes) {
                 for k in 0..<min(outs.count, inferred.count) { inferred[k] = outs[k] }
             } else {
                 unsupported.insert(opLabel + " (local function)")
             }
         } else if let rule = rules.rule(domain: domain, op: node.opType, opset: opsets[domain] ?? 0) {
+            inputValues.reserveCapacity(node.inputs.count)
+            inputTensors.reserveCapacity(node.inputs.count)
+            for case let v in node.inputs {
+                if let v {
+                    inputValues.append(scope.value(v, in: g))
+                    inputTensors.append(scope.tensor(v, in: g))
+                } else {
+                    inputValues.append(nil)
+                    inputTensors.append(nil)
+                }
+            }
             var ctx = NodeContext(node: node, opset: opsets[domain] ?? 0, inputTypes: inputTypes,
-                                  inputValues: inputNames.map { $0.flatMap(scope.value) },
-                                  inputTensors: inputNames.map { $0.flatMap(scope.tensor) },
+                                  inputValues: inputValues, inputTensors: inputTensors,
                                   subgraphOutputs: subOutputs)
             do {
                 try rule(&ctx)
@@ -182,23 +278,22 @@ struct InferenceRun {
         }
         for (k, slot) in node.outputs.enumerated() {
             guard let out = slot else { continue }
-            let name = g.name(of: out)
             var merged = declared[k]
             do {
                 merged = try InferredType.merge(inferred: inferred[k], declared: declared[k])
             } catch let c as TypeConflict {
-                issue("shape.conflict", "output '\(name)': \(c.message)", path: path, index: index, node: node,
+                issue("shape.conflict", "output '\(g.name(of: out))': \(c.message)", path: path, index: index, node: node,
                       field: "output[\(k)]")
             } catch {}
             if let merged {
-                scope.types[name] = merged
+                scope.types[Int(out.index)] = merged
                 if merged != declared[k] { write(merged, to: out, in: &g, listInValueInfo: true) }
             }
-            if let v = values[k] { scope.values[name] = v }
+            if let v = values[k] { scope.values[Int(out.index)] = v }
         }
         if node.opType == OpType.constant, domain.isEmpty, let out = node.outputs.first ?? nil,
            case .tensor(let t)? = node.attribute("value")?.value {
-            scope.tensors[g.name(of: out)] = t
+            scope.tensors[Int(out.index)] = t
         }
     }
 
@@ -232,8 +327,9 @@ struct InferenceRun {
     }
 
     mutating func write(_ type: InferredType, to id: ValueID, in g: inout Graph, listInValueInfo: Bool) {
-        g[value: id].type = type.valueType(base: g[value: id].type)
         valuesInferred += 1
+        guard writeBack else { return }
+        g[value: id].type = type.valueType(base: g[value: id].type)
         if listInValueInfo && listed[listed.count - 1].insert(id).inserted {
             g.appendValueInfo(id)
         }

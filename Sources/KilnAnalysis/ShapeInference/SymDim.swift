@@ -16,18 +16,45 @@ import KilnIR
 /// 4. Written back, a constant becomes `dim_value`, anything else `dim_param` with the printed form
 ///    (`2*seq+1`, `batch*seq`); terms print in a stable order (higher degree first, then by name).
 public struct SymDim: Hashable, Sendable, CustomStringConvertible {
-    /// Monomial (sorted symbol names, with repeats for powers) -> coefficient. `nil`: unknown.
-    public let terms: [[String]: Int64]?
+    // Storage, normalized so that equal dimensions are equal values (rule 1): a polynomial whose
+    // only term is the constant one is always stored as a constant, so the common case (a
+    // constant dimension) allocates nothing and compares as one integer. Unknown: both nil.
+    // (Two optionals rather than an enum with a payload: with that enum, Swift 6.3's release
+    // optimizer crashes in CopyPropagation on a ConvolutionRules closure.)
 
-    init(terms: [[String]: Int64]?) {
-        self.terms = terms?.filter { $0.value != 0 }
+    /// The value when the dimension is a constant.
+    public let constantValue: Int64?
+    /// The terms of a non-constant polynomial: at least one non-empty monomial, no zero coefficient.
+    private let polynomial: [[String]: Int64]?
+
+    /// Monomial (sorted symbol names, with repeats for powers) -> coefficient. `nil`: unknown.
+    public var terms: [[String]: Int64]? {
+        if let c = constantValue { return c == 0 ? [:] : [[]: c] }
+        return polynomial
     }
 
-    public static let unknown = SymDim(terms: nil)
+    init(terms: [[String]: Int64]?) {
+        guard let terms else { self.init(constant: nil, polynomial: nil); return }
+        let t = terms.filter { $0.value != 0 }
+        if t.isEmpty {
+            self.init(constant: 0, polynomial: nil)
+        } else if t.count == 1, let c = t[[]] {
+            self.init(constant: c, polynomial: nil)
+        } else {
+            self.init(constant: nil, polynomial: t)
+        }
+    }
 
-    public static func constant(_ v: Int64) -> SymDim { SymDim(terms: [[]: v]) }
+    private init(constant: Int64?, polynomial: [[String]: Int64]?) {
+        self.constantValue = constant
+        self.polynomial = polynomial
+    }
 
-    public static func symbol(_ name: String) -> SymDim { SymDim(terms: [[name]: 1]) }
+    public static let unknown = SymDim(constant: nil, polynomial: nil)
+
+    public static func constant(_ v: Int64) -> SymDim { SymDim(constant: v, polynomial: nil) }
+
+    public static func symbol(_ name: String) -> SymDim { SymDim(constant: nil, polynomial: [[name]: 1]) }
 
     public init(_ dim: Dim) {
         switch dim {
@@ -37,26 +64,22 @@ public struct SymDim: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var isUnknown: Bool { terms == nil }
-
-    /// The value when the dimension is a constant.
-    public var constantValue: Int64? {
-        guard let t = terms else { return nil }
-        if t.isEmpty { return 0 }
-        if t.count == 1, let c = t[[]] { return c }
-        return nil
-    }
+    public var isUnknown: Bool { constantValue == nil && polynomial == nil }
 
     /// The IR dimension: a value, a symbol named by the printed expression, or unknown.
     public var dim: Dim {
-        if terms == nil { return .unknown }
         if let c = constantValue { return .value(c) }
+        if polynomial == nil { return .unknown }
         return .symbol(description)
     }
 
     public var description: String {
-        guard let t = terms else { return "?" }
-        if t.isEmpty { return "0" }
+        if let c = constantValue { return String(c) }
+        guard let t = polynomial else { return "?" }
+        return Self.describe(t)
+    }
+
+    private static func describe(_ t: [[String]: Int64]) -> String {
         let ordered = t.sorted { a, b in
             if a.key.count != b.key.count { return a.key.count > b.key.count }
             return a.key.lexicographicallyPrecedes(b.key)
@@ -76,6 +99,10 @@ public struct SymDim: Hashable, Sendable, CustomStringConvertible {
     // MARK: Arithmetic (rule 2)
 
     public static func + (a: SymDim, b: SymDim) -> SymDim {
+        if let p = a.constantValue, let q = b.constantValue {
+            let (s, o) = p.addingReportingOverflow(q)
+            return o ? .unknown : .constant(s)
+        }
         guard var x = a.terms, let y = b.terms else { return .unknown }
         for (m, c) in y {
             let (s, o) = x[m, default: 0].addingReportingOverflow(c)
@@ -86,6 +113,7 @@ public struct SymDim: Hashable, Sendable, CustomStringConvertible {
     }
 
     public static prefix func - (a: SymDim) -> SymDim {
+        if let c = a.constantValue { return .constant(0 &- c) }
         guard let x = a.terms else { return .unknown }
         return SymDim(terms: x.mapValues { 0 &- $0 })
     }
@@ -93,6 +121,10 @@ public struct SymDim: Hashable, Sendable, CustomStringConvertible {
     public static func - (a: SymDim, b: SymDim) -> SymDim { a + (-b) }
 
     public static func * (a: SymDim, b: SymDim) -> SymDim {
+        if let p = a.constantValue, let q = b.constantValue {
+            let (m, o) = p.multipliedReportingOverflow(by: q)
+            return o ? .unknown : .constant(m)
+        }
         guard let x = a.terms, let y = b.terms else { return .unknown }
         var out: [[String]: Int64] = [:]
         for (m1, c1) in x {

@@ -295,7 +295,10 @@ struct ProtoDecoder {
 
     /// Adds a decoded node: its inputs by name (empty names are empty slots), its outputs created.
     func appendNode(_ node: Node, inputs: [String], outputs outputNames: [String], to g: inout Graph) throws {
-        let inputs: [ValueID?] = inputs.map { $0.isEmpty ? nil : g.value(named: $0) }
+        // Loops rather than `map`: a closure touching `g` may copy the Graph struct per node.
+        var ids: [ValueID?] = []
+        ids.reserveCapacity(inputs.count)
+        for name in inputs { ids.append(name.isEmpty ? nil : g.value(named: name)) }
         var outputs: [ValueID?] = []
         outputs.reserveCapacity(outputNames.count)
         for name in outputNames {
@@ -307,7 +310,7 @@ struct ProtoDecoder {
             guard !outputs.contains(id) else { throw error("output '\(name)' is listed twice") }
             outputs.append(id)
         }
-        _ = try g.addNode(node, inputs: inputs, outputs: outputs)
+        _ = try g.addNode(node, inputs: ids, outputs: outputs)
     }
 
     mutating func decodeNodes(_ nodes: [Onnx_NodeProto], into g: inout Graph) throws {

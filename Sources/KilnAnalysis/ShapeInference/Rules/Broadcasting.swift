@@ -13,27 +13,43 @@ enum Broadcast {
         var out: [SymDim] = []
         out.reserveCapacity(rank)
         for pos in 0..<rank {
-            var dims: [SymDim] = []
-            for s in shapes {
-                let k = pos - (rank - s.count)
-                if k >= 0 { dims.append(s[k]) }
-            }
-            out.append(try dim(dims, ctx: ctx, position: pos))
+            out.append(try dim(at: pos, of: shapes, rank: rank, ctx: ctx))
         }
         return out
     }
 
-    static func dim(_ dims: [SymDim], ctx: NodeContext, position: Int) throws -> SymDim {
-        let rest = dims.filter { $0.constantValue != 1 }
-        if rest.isEmpty { return .constant(1) }
-        let constants = Set(rest.compactMap(\.constantValue))
-        if constants.count > 1 {
-            throw ctx.error("cannot broadcast dimensions \(dims.map(\.description).joined(separator: ", ")) at position \(position)")
+    /// The broadcast dim at aligned position `pos` (rules 1-4), read in place: this runs for every
+    /// dim of every broadcasting node, so it allocates nothing unless it fails.
+    static func dim(at pos: Int, of shapes: [[SymDim]], rank: Int, ctx: NodeContext) throws -> SymDim {
+        var constant: Int64? = nil  // the constant other than 1, if any
+        var conflict = false
+        var first: SymDim? = nil  // the first dim other than constant 1
+        var allSame = true
+        for s in shapes {
+            let k = pos - (rank - s.count)
+            guard k >= 0 else { continue }
+            let d = s[k]
+            if let c = d.constantValue {
+                if c == 1 { continue }
+                if let seen = constant, seen != c { conflict = true } else { constant = c }
+            }
+            if let f = first {
+                if allSame && d != f { allSame = false }
+            } else {
+                first = d
+            }
         }
-        if let c = constants.first { return .constant(c) }
-        let first = rest[0]
+        if conflict {
+            let dims = shapes.compactMap { s -> SymDim? in
+                let k = pos - (rank - s.count)
+                return k >= 0 ? s[k] : nil
+            }
+            throw ctx.error("cannot broadcast dimensions \(dims.map(\.description).joined(separator: ", ")) at position \(pos)")
+        }
+        if let c = constant { return .constant(c) }
+        guard let first else { return .constant(1) }
         if first.isUnknown { return .unknown }
-        return rest.allSatisfy { $0 == first } ? first : .unknown
+        return allSame ? first : .unknown
     }
 
     /// Broadcast of every present input, when every rank is known.

@@ -5,8 +5,9 @@ import KilnIR
 /// Cases:
 /// 1. DFT: the input's dims with the last one 2 (complex); dim `axis` (attribute, default 1, before
 ///    opset 20; input 2, default -2, from 20) becomes `dft_length` when given, then `n/2 + 1` with
-///    `onesided`. With `inverse` and `onesided` the output is real: dim `axis` is dft_length
-///    (unknown without it) and the last dim 1.
+///    `onesided`. With `inverse` and `onesided` the input must be complex (last dim 2) and the
+///    output is real: dim `axis` is dft_length, without it 2*(m - 1) for an input dim m (the
+///    length of the signal whose one-sided spectrum has m bins), and the last dim 1.
 /// 2. Adagrad, Momentum (X, G, and one state per tensor) and Adam (two states): output j*n + k has
 ///    the type of input 2 + k for j = 0 (the new X) and of input 2 + (j+1)*n + k for j >= 1 (the new
 ///    states), n the number of optimized tensors.
@@ -65,8 +66,12 @@ enum SignalAndTrainingRules {
         let inverse = try ctx.node.int("inverse", default: 0) != 0
         let length: SymDim? = ctx.hasInput(1) ? (ctx.values(1)?.first ?? .unknown) : nil
         if inverse && onesided {
-            // Inverse of a one-sided spectrum: a real signal of dft_length samples.
-            x[a] = length ?? .unknown
+            // Inverse of a one-sided spectrum (m = n/2 + 1 complex bins): a real signal of
+            // dft_length samples, or of n = 2*(m - 1) without it (onnx's rule; symbolic m too).
+            if let c = x[x.count - 1].constantValue, c != 2 {
+                throw ctx.error("an inverse one-sided DFT needs complex input (last dimension 2), not \(c)")
+            }
+            x[a] = length ?? (x[a] - .constant(1)) * .constant(2)
             x[x.count - 1] = .constant(1)
             return ctx.setOutput(0, type, x)
         }
