@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Kiln vs the Python onnx package on the codec's hot paths.
 
-  KILN=.build/release/kiln .venv/bin/python Benchmarks/bench.py [--runs N] [--quick] [--only a,b,c,check,infer,startup]
+  KILN=.build/release/kiln .venv/bin/python Benchmarks/bench.py [--runs N] [--quick]
+      [--only a,b,c,check,infer,check-bert,infer-bert,startup]
 
 Generates its models once into Benchmarks/.data (git-ignored), then runs each
 command N times, alternating Kiln and the peer, each in a fresh process, and
@@ -137,6 +138,25 @@ def gen_external(path: Path, tensors: int, n: int) -> None:
     m.ir_version = 8
     path.write_bytes(m.SerializeToString())
     _write_stamp(path, params)
+
+
+def gen_bert(path: Path, layers: int) -> bool:
+    """(bert) a BERT-base-shaped encoder from Benchmarks/models.py (HF-style export: decomposed
+    LayerNorm and GELU, Shape->Gather->Concat->Reshape head splits, symbolic batch and seq).
+    Returns False when models.py is missing (the BERT rows are then skipped)."""
+    params = {"kind": "bert_base", "layers": layers, "v": 1}
+    if _stamp_ok(path, params):
+        return True
+    try:
+        sys.path.insert(0, str(HERE))
+        from models import bert_base
+    except ImportError as e:
+        print(f"  bert: Benchmarks/models.py not importable ({e}); skipping the BERT rows")
+        return False
+    print(f"  generating {path.name}: BERT-base encoder, {layers} layers")
+    bert_base(str(path), layers=layers)
+    _write_stamp(path, params)
+    return True
 
 
 # ----------------------------------------------------------------------------
@@ -328,7 +348,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="timed runs per command (default 5)")
     ap.add_argument("--quick", action="store_true", help="small models, for a smoke run")
-    ap.add_argument("--only", default="a,b,c,check,infer,startup", help="comma-separated subset of a,b,c,check,infer,startup")
+    tasks = "a,b,c,check,infer,check-bert,infer-bert,startup"
+    ap.add_argument("--only", default=tasks, help=f"comma-separated subset of {tasks}")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
 
@@ -344,11 +365,12 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} CPUs, {mem_available() / 2**30:.1f} GiB available; runs={args.runs}"
           f"{' (quick)' if args.quick else ''}")
 
-    sizes = dict(a=(10, 512), b=5_000, c=(4, 4096)) if args.quick else dict(a=(50, 1414), b=50_000, c=(12, 8192))
+    sizes = dict(a=(10, 512), b=5_000, c=(4, 4096), bert=2) if args.quick else \
+        dict(a=(50, 1414), b=50_000, c=(12, 8192), bert=12)
     suffix = "-quick" if args.quick else ""
     DATA.mkdir(parents=True, exist_ok=True)
     paths = {"a": DATA / f"matmul_chain{suffix}.onnx", "b": DATA / f"many_nodes{suffix}.onnx",
-             "c": DATA / f"external{suffix}" / "model.onnx"}
+             "c": DATA / f"external{suffix}" / "model.onnx", "bert": DATA / f"bert-base{suffix}.onnx"}
     print("models:")
     if "a" in only:
         gen_matmul_chain(paths["a"], *sizes["a"])
@@ -357,7 +379,8 @@ def main(argv=None) -> int:
     if "c" in only:
         paths["c"].parent.mkdir(exist_ok=True)
         gen_external(paths["c"], *sizes["c"])
-    for k in sorted(only & set(paths)):
+    have_bert = bool(only & {"check-bert", "infer-bert"}) and gen_bert(paths["bert"], sizes["bert"])
+    for k in sorted((only & set(paths)) | ({"bert"} if have_bert else set())):
         p = paths[k]
         extra = sum(f.stat().st_size for f in p.parent.iterdir() if f.name.endswith(".data")) if k == "c" else 0
         print(f"  ({k}) {p.relative_to(REPO)}: {fmt_b(p.stat().st_size + extra)}")
@@ -382,12 +405,13 @@ def main(argv=None) -> int:
         peak = max(s.maxrss for s in row.kiln)
         if peak >= RSS_LIMIT_C:
             failures.append(f"(c) kiln peak RSS {fmt_b(peak)} >= 1 GiB")
-    for task in ("check", "infer"):
-        if task not in only:
+    for key in ("check", "infer", "check-bert", "infer-bert"):
+        if key not in only or (key.endswith("bert") and not have_bert):
             continue
-        src = paths["b"]
-        if not src.exists():
-            gen_many_nodes(src, sizes["b"])
+        task = key.split("-")[0]
+        src = paths["bert" if key.endswith("bert") else "b"]
+        if key in ("check", "infer"):
+            gen_many_nodes(src, sizes["b"])  # a no-op when the stamped model is there
         out_dir = DATA / "out"
         clean(out_dir)
         kiln_argv = [kiln, "check", str(src)] if task == "check" else \
@@ -406,7 +430,8 @@ def main(argv=None) -> int:
                   f"(in process {fmt_s(p.inner['load_save'])})", flush=True)
         clean(out_dir)
         label = "check" if task == "check" else "infer-shapes"
-        rows.append(Row(f"{label} {sizes['b']:,} nodes", ks, ps, f"python onnx.load + {peer}"))
+        what = f"BERT-base ({sizes['bert']} layers)" if key.endswith("bert") else f"{sizes['b']:,} nodes"
+        rows.append(Row(f"{label} {what}", ks, ps, f"python onnx.load + {peer}"))
     if "startup" in only:
         print("start-up: kiln inspect Fixtures/mlp.onnx vs python -c 'import onnx'")
         ks, ps = [], []
