@@ -21,6 +21,11 @@ struct Net {
         return try! graph.addInput(named: name, type: .tensor(type, shape))
     }
 
+    /// An input with the given dimensions (symbols shared between inputs by name).
+    mutating func input(_ name: String, shape dims: [Dim], _ type: DataType = .float) -> ValueID {
+        try! graph.addInput(named: name, type: .tensor(type, Shape(dims)))
+    }
+
     mutating func constant(_ name: String, _ values: [Float], _ dims: [Int64]) -> ValueID {
         try! graph.addInitializer(named: name, .float32(values, dims: dims))
     }

@@ -192,6 +192,23 @@ import KilnIR
         #expect(try m.graph[node: k].ints("perm") == [0, 2, 1, 3])
     }
 
+    /// A padding mask [B, 1, 1, T] is expanded over the query length (onnxruntime does not broadcast
+    /// it), with a constant shape or, for a dynamic length, one read from Q.
+    @Test(arguments: [true, false])
+    func attentionWithPaddingMask(staticLength: Bool) throws {
+        var n = Net(opset: 23)
+        let s: Dim = staticLength ? .value(5) : .symbol("seq")
+        let q = n.input("q", shape: [.value(2), .value(2), s, .value(4)])
+        let k = n.input("k", shape: [.value(2), .value(2), s, .value(4)])
+        let v = n.input("v", shape: [.value(2), .value(2), s, .value(4)])
+        let mask = n.input("mask", shape: [.value(2), .value(1), .value(1), s])
+        let kt = n.op("Transpose", [k], [ints("perm", [0, 1, 3, 2])])
+        let scores = n.op("Add", [mask, n.op("Mul", [n.op("MatMul", [q, kt]), n.scalar("c", 0.5)])])
+        n.output(n.op("MatMul", [n.op("Softmax", [scores], [int("axis", -1)]), v]))
+        let m = try fuse(n.model, ["fuse-attention"])
+        #expect(ops(m) == (staticLength ? ["Expand", "Attention"] : ["Shape", "Concat", "Expand", "Attention"]))
+    }
+
     @Test func attentionScaledByMulWithKInLayout() throws {
         var n = Net(opset: 23)
         let q = n.input("q", [1, 2, 3, 4]), k = n.input("k", [1, 2, 5, 4]), v = n.input("v", [1, 2, 5, 3])

@@ -9,6 +9,9 @@ import KilnIR
 ///    (floating point, of the scores' type), when adding it does not enlarge the scores' shape.
 /// 3. `Q * c` or `Kt * c` (or `/ c`) before the product multiplies the scale by `c` (or `1/c`):
 ///    exporters that scale Q, or both Q and K by `c^(1/2)`, before the MatMul.
+/// 4. onnxruntime's Attention takes only masks whose last two dims are `[S, T]`; a `[.., 1, T]`
+///    padding mask is expanded to `[.., S, T]` first (`attentionMask`), which is exact since the
+///    Add broadcast it that way.
 /// `Kt` is normally a Transpose: `Kt = Transpose(K0, p)` gives `K = Transpose(K0, q)` with
 /// `q[j] = p[s[j]]` for the swap `s = [0, 1, 3, 2]`, and no Transpose at all when `q` is the
 /// identity (`p = [0, 1, 3, 2]`), so the exporter's own reshapes and transposes of Q, K and V stay
@@ -48,7 +51,7 @@ struct AttentionPattern: FusionPattern {
         }
         let (q, kt, scale) = try qkProduct(scores, m)
         try require(m.rank(q) == 4 && m.rank(kt) == 4 && m.rank(v) == 4, "Q, K and V are not all 4-D")
-        let qs = m.shape(q)!.dims, ks = m.shape(kt)!.dims, vs = m.shape(v)!.dims
+        let qs = m.shape(q)!.dims, ks = m.shape(kt)!.dims, vs = m.shape(v)!.dims  // ks: [B, Hk, D, T]
         try require(qs[0] == ks[0] && ks[0] == vs[0] && qs[0] != .unknown, "batch sizes differ or are unknown")
         try require(ks[1] == vs[1] && ks[1] != .unknown, "K and V heads differ or are unknown")
         if qs[1] != ks[1] {
@@ -58,6 +61,9 @@ struct AttentionPattern: FusionPattern {
         }
         var patch = Patch()
         let base = m[root].name.isEmpty ? m.name(z) : m[root].name
+        let maskRef = try mask.map { (mask: ValueID) throws(NoMatch) -> Patch.Ref in
+            try attentionMask(mask, q: q, qs: qs, keyLength: ks[3], base: base, &patch, m)
+        }
         let swap = [0, 1, 3, 2]
         let k: Patch.Ref
         if let t = m.producer(kt, FusionOp.transpose), (try? m.interior(kt)) != nil, let p = try m.ints(t, "perm"), p.count == 4 {
@@ -73,11 +79,47 @@ struct AttentionPattern: FusionPattern {
                             attributes: [Attribute("perm", .ints([0, 1, 3, 2]))], output: m.name(kt) + "_k")
         }
         let out = patch.node1(FusionOp.attention, name: base + "_attention",
-                              inputs: [.existing(q), k, .existing(v)] + (mask.map { [.existing($0)] } ?? []),
+                              inputs: [.existing(q), k, .existing(v)] + (maskRef.map { [$0] } ?? []),
                               attributes: [Attribute("scale", .float(Float(scale)))],
                               output: m.name(z), type: graph[value: z].type)
         patch.replace(z, with: out)
         return patch
+    }
+
+    /// The mask as Attention takes it (case 4). onnxruntime requires the mask's last two dims to be
+    /// exactly `[S, T]` (it broadcasts only the batch and head dims, as 1), so a mask of `[.., 1, T]`
+    /// (a padding mask) is expanded over the query length first: with a constant shape when `S` is
+    /// static, else with `Shape(Q, start = 2, end = 3)` (or the mask's last dim, in self-attention)
+    /// concatenated into it.
+    func attentionMask(_ mask: ValueID, q: ValueID, qs: [Dim], keyLength: Dim, base: String,
+                       _ patch: inout Patch, _ m: Matcher) throws(NoMatch) -> Patch.Ref {
+        guard let ms = m.shape(mask)?.dims, (2...4).contains(ms.count) else { throw NoMatch("mask rank is not 2 to 4") }
+        let r = ms.count
+        try require(ms[r - 1] == keyLength && keyLength != .unknown, "mask's last dim \(ms[r - 1]) is not the key length \(keyLength)")
+        try require(r < 3 || ms[r - 3] == .value(1) || (ms[r - 3] == qs[1] && qs[1] != .unknown),
+                    "mask's head dim \(ms[r - 3]) is neither 1 nor the number of heads")
+        try require(r < 4 || ms[0] == .value(1) || ms[0] == qs[0], "mask's batch dim \(ms[0]) is neither 1 nor the batch")
+        if ms[r - 2] == qs[2] && qs[2] != .unknown { return .existing(mask) }
+        try require(ms[r - 2] == .value(1), "mask's query dim \(ms[r - 2]) is neither 1 nor the query length \(qs[2])")
+        let ones = [Int64](repeating: 1, count: r - 2)
+        let target: Patch.Ref
+        if let s = qs[2].staticValue {
+            target = patch.initializer(base + "_mask_shape", int64Tensor(ones + [s, 1]))
+        } else {
+            // Self-attention (query length = key length): read it from the mask itself, so every
+            // layer builds the same nodes and common subexpression elimination keeps one set.
+            let selfAttention = ms[r - 1] == qs[2]
+            let source = selfAttention ? mask : q
+            let axis = Int64(selfAttention ? r - 1 : 2)
+            let length = patch.node1("Shape", name: base + "_query_length", inputs: [.existing(source)],
+                                     attributes: [Attribute("start", .int(axis)), Attribute("end", .int(axis + 1))],
+                                     output: base + "_query_length")
+            let lead = patch.initializer(base + "_mask_lead", int64Tensor(ones))
+            let tail = patch.initializer(base + "_mask_tail", int64Tensor([1]))
+            target = patch.node1(FusionOp.concat, name: base + "_mask_shape", inputs: [lead, length, tail],
+                                 attributes: [Attribute("axis", .int(0))], output: base + "_mask_shape")
+        }
+        return patch.node1("Expand", name: base + "_mask", inputs: [.existing(mask), target], output: m.name(mask) + "_expanded")
     }
 
     /// Reads `s` as `MatMul(Q, Kt)` times a constant scale (case 1): (Q, Kt, scale).

@@ -89,7 +89,7 @@ func fuseIntoConv(_ conv: NodeID, _ affine: ChannelAffine, y: ValueID, _ m: Matc
     guard let w = m.floatConstant(wv) else { throw NoMatch("\(node.label) weight is not a float constant") }
     try require(w.dims.count >= 3, "\(node.label) weight has rank \(w.dims.count)")
     let group = Int(try m.int(conv, "group", 1))
-    try require(group >= 1, "\(node.label) has group \(group)")
+    try require(group >= 1 && Int(w.dims[0]) % group == 0, "\(node.label) has group \(group)")
     let d0 = Int(w.dims[0]), d1 = Int(w.dims[1])
     let outChannels = transposed ? d1 * group : d0
     let a = try affine.expanded(to: outChannels)

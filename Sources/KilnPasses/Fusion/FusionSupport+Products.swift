@@ -28,7 +28,8 @@ extension Matcher {
                 p.coefficient *= c
                 return
             }
-            let readable = isRoot || (try? interior(v)) != nil
+            // A cap on the nodes read keeps matching linear on long Mul chains.
+            let readable = p.nodes.count < 32 && (isRoot || (try? interior(v)) != nil)
             if readable, let n = graph.producer(of: v), graph[node: n].outputs.count == 1 {
                 let node = graph[node: n]
                 let ins = node.inputs
