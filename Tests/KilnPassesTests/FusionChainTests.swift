@@ -49,6 +49,35 @@ import KilnIR
         #expect(try TensorValueInts(#require(m.graph.constantTensor(axes))) == [0, 2, 3])
     }
 
+    @Test func unsqueezesMergeWithAttributeAxes() throws {
+        var n = Net(opset: 11)
+        let x = n.input("x", [3, 4])
+        let u = n.op("Unsqueeze", [x], [ints("axes", [-1])])
+        n.output(n.op("Unsqueeze", [u], [ints("axes", [0])]))
+        let m = try fuse(n.model, ["merge-chains"])
+        #expect(ops(m) == ["Unsqueeze"])
+        #expect(try m.graph[node: m.graph.order[0]].ints("axes") == [0, 3])
+    }
+
+    @Test func transposesWithoutPermUseTheRank() throws {
+        var n = Net(opset: 13)
+        let x = n.input("x", [2, 3, 4])
+        n.output(n.op("Transpose", [n.op("Transpose", [x])]))
+        let m = try fuse(n.model, ["merge-chains"])
+        #expect(ops(m) == ["Identity"])
+    }
+
+    @Test func reshapeCopyingAnInferredDimension() throws {
+        var n = Net(opset: 14)
+        let x = n.input("x", [2, 3, 4])
+        let a = n.op("Reshape", [x, n.ints("s1", [-1, 4])])
+        n.output(n.op("Reshape", [a, n.ints("s2", [0, 2, 2])]))
+        let m = try fuse(n.model, ["merge-chains"])
+        #expect(ops(m) == ["Reshape"])
+        let shape = try #require(m.graph.constantTensor(m.graph[node: m.graph.order[0]].inputs[1]!))
+        #expect(try TensorValueInts(shape) == [6, 2, 2])
+    }
+
     @Test func squeezeOfOtherAxesIsKept() throws {
         var n = Net(opset: 11)
         let x = n.input("x", [3, 1, 4])

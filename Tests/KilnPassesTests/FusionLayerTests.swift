@@ -170,6 +170,30 @@ import KilnIR
         #expect(ops(m) == ["Relu", "MaxPool", "Pad", "MaxPool"])
     }
 
+    @Test func attributePadIntoConvBeforeOpset11() throws {
+        var n = Net(opset: 10)
+        let x = n.input("x", [1, 2, 5, 5])
+        let p = n.op("Pad", [x], [ints("pads", [0, 0, 2, 1, 0, 0, 0, 1]), float("value", 0)])
+        n.output(n.op("Conv", [p, n.random("w", [2, 2, 3, 3])]))
+        let m = try fuse(n.model, ["fuse-pad"])
+        #expect(ops(m) == ["Conv"])
+        #expect(try m.graph[node: m.graph.order[0]].ints("pads") == [2, 1, 0, 1])
+    }
+
+    @Test func maxPoolWhoseIndicesAreUsedKeepsItsPad() throws {
+        var n = Net(opset: 13)
+        let x = n.input("x", [1, 1, 4, 4])
+        let p = n.op("Pad", [x, n.ints("pads", [0, 0, 1, 1, 0, 0, 1, 1]), n.scalar("ninf", -.infinity)])
+        let pool = n.op("MaxPool", [p], [ints("kernel_shape", [2, 2])], outputs: 2)
+        n.output(pool)
+        n.output(n.graph.valueID(named: "maxpool2_1")!)
+        let m = n.model
+        guard case .failed(let reason) = PadIntoConsumer().match(m.graph.order[1], in: m.graph, scope: scope(m), options: PassOptions()) else {
+            Issue.record("fused a MaxPool whose Indices are used"); return
+        }
+        #expect(reason.contains("another used output"))
+    }
+
     @Test func minusInfinityPadIntoMaxPoolOnSignedInput() throws {
         var n = Net(opset: 13)
         let x = n.input("x", [1, 2, 5, 5])
