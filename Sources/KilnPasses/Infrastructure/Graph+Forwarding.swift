@@ -39,7 +39,7 @@ extension Graph {
             while let t = target[v] { v = t }
             return v
         }
-        var renames: [(value: ValueID, name: String)] = []
+        var renames: [(value: ValueID, name: String, type: ValueType?)] = []
         var seeds = Set<NodeID>()
         var touched: [ValueID] = []
         var applied = 0
@@ -53,19 +53,19 @@ extension Graph {
             replaceAllUses(of: old, with: new, includingGraphOutputs: true)
             target[old] = new
             applied += 1
-            if wasOutput { renames.append((new, name(of: old))) }
+            if wasOutput { renames.append((new, name(of: old), self[value: old].type)) }
             if let p = producer(of: old) { seeds.insert(p) } else { touched.append(old) }
         }
-        let effect = try removeDead(seeds: seeds, touched: touched, renames: renames.map { (resolve($0.value), $0.name) },
-                                    scope: scope)
+        let effect = try removeDead(seeds: seeds, touched: touched,
+                                    renames: renames.map { (resolve($0.value), $0.name, $0.type) }, scope: scope)
         return (applied, effect)
     }
 
     /// The end of every patch: removes the nodes found dead from `seeds` (and, transitively, their
     /// producers), then the initializers among `touched` and the removed nodes' inputs that
     /// nothing reads any more, then gives graph outputs back their names (`renames`).
-    mutating func removeDead(seeds: Set<NodeID>, touched: [ValueID], renames: [(value: ValueID, name: String)],
-                             scope: GraphScope) throws -> PatchEffect {
+    mutating func removeDead(seeds: Set<NodeID>, touched: [ValueID],
+                             renames: [(value: ValueID, name: String, type: ValueType?)], scope: GraphScope) throws -> PatchEffect {
         var effect = PatchEffect()
         var touched = touched
         let dead = deadNodes(startingFrom: seeds, captured: scope.captured)
@@ -73,8 +73,8 @@ extension Graph {
         try removeNodes(dead)
         effect.nodesRemoved = dead.count
         effect.initializersRemoved = removeUnusedInitializers(touched.filter { contains($0) }, captured: scope.captured)
-        for (value, wanted) in renames {
-            try restoreOutputName(value, to: wanted, scope: scope)
+        for (value, wanted, type) in renames {
+            try restoreOutputName(value, to: wanted, type: type, scope: scope)
         }
         return effect
     }

@@ -74,9 +74,20 @@ public struct PassManager: Sendable {
     }
 
     /// Recomputes value types. Types are facts about values, so stale ones from removed values are
-    /// gone with them; inference only adds what it can prove.
+    /// gone with them; inference only adds what it can prove. The types stay on the values, but the
+    /// `value_info` entries inference appends are dropped again: the lists stay as long as the
+    /// input's, so removing a value (which scans `value_info`) stays cheap on big graphs, and the
+    /// output lists only what the input listed.
     func refreshShapes(_ model: inout Model) {
+        var listed: [[ValueID]] = []
+        model.transformGraphs { graph, _ in listed.append(graph.valueInfo); return .unchanged }
         _ = ShapeInference().infer(&model)
+        var k = 0
+        model.transformGraphs { graph, _ in
+            if k < listed.count, graph.valueInfo.count != listed[k].count { graph.setValueInfo(listed[k]) }
+            k += 1
+            return .unchanged
+        }
     }
 }
 

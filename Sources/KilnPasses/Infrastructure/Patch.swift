@@ -135,7 +135,7 @@ extension Graph {
             effect.nodesAdded += 1
         }
         // 3. replacements; graph outputs keep their names
-        var renames: [(value: ValueID, name: String)] = []
+        var renames: [(value: ValueID, name: String, type: ValueType?)] = []
         var seeds = Set(patch.removals)
         var touched: [ValueID] = []
         for (old, ref) in patch.replacements {
@@ -143,7 +143,7 @@ extension Graph {
             if old == new { continue }
             let wasOutput = isGraphOutput(old)
             replaceAllUses(of: old, with: new, includingGraphOutputs: true)
-            if wasOutput { renames.append((new, name(of: old))) }
+            if wasOutput { renames.append((new, name(of: old), self[value: old].type)) }
             if let p = producer(of: old) { seeds.insert(p) } else { touched.append(old) }
         }
         // 4. explicit removals and dead code (only around what the patch touched); 5. graph output names
@@ -154,9 +154,13 @@ extension Graph {
     }
 
     /// Gives graph output `value` the name `wanted` (freed by removing the node that made the old
-    /// value): renames it when only this graph knows the name, otherwise adds an Identity.
-    mutating func restoreOutputName(_ value: ValueID, to wanted: String, scope: GraphScope) throws {
-        guard name(of: value) != wanted else { return }
+    /// value) and the old output's declared `type` (graph outputs keep their types): renames it when
+    /// only this graph knows the name, otherwise adds an Identity.
+    mutating func restoreOutputName(_ value: ValueID, to wanted: String, type: ValueType?, scope: GraphScope) throws {
+        guard name(of: value) != wanted else {
+            if let type { self[value: value].type = type }
+            return
+        }
         if let holder = valueID(named: wanted), holder != value {
             // The old value outlived the patch (another output of its node is still used): free the
             // name, since the graph output must keep it.
@@ -168,9 +172,10 @@ extension Graph {
             && outputs.filter({ $0 == value }).count == 1 && !scope.captured.contains(v.name)
         if renamable {
             try rename(value, to: wanted)
+            if let type { self[value: value].type = type }
             return
         }
-        let out = try addValue(named: wanted, type: v.type)
+        let out = try addValue(named: wanted, type: type ?? v.type)
         try addNode(Node(opType: OpType.identity, name: wanted + "_identity"), inputs: [value], outputs: [out], at: .end)
         if let slot = outputs.firstIndex(of: value) {
             var outs = outputs
