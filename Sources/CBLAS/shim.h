@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-enum { KilnCblasRowMajor = 101, KilnCblasNoTrans = 111 };
+enum { KilnCblasRowMajor = 101, KilnCblasNoTrans = 111, KilnCblasTrans = 112 };
 
 typedef void (*kiln_sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int,
                               float, float *, int);
@@ -64,6 +64,24 @@ static inline void kiln_sgemm(int m, int n, int k, float alpha, const float *a, 
         for (int j = 0; j < n; j++) {
             double s = 0;
             for (int p = 0; p < k; p++) s += (double)a[i * lda + p] * b[p * ldb + j];
+            c[i * ldc + j] = (float)(alpha * s + (beta != 0 ? beta * c[i * ldc + j] : 0));
+        }
+}
+
+/// C = alpha * op(A) * op(B) + beta * C, row-major; op transposes when trans_a / trans_b is nonzero
+/// (A is then stored k x m with leading dimension lda, B n x k with ldb).
+static inline void kiln_sgemm_t(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                                const float *b, int ldb, float beta, float *c, int ldc) {
+    if (kiln_blas_available()) {
+        kiln_blas_table()->sgemm(KilnCblasRowMajor, trans_a ? KilnCblasTrans : KilnCblasNoTrans,
+                                 trans_b ? KilnCblasTrans : KilnCblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int p = 0; p < k; p++)
+                s += (double)(trans_a ? a[p * lda + i] : a[i * lda + p]) * (trans_b ? b[j * ldb + p] : b[p * ldb + j]);
             c[i * ldc + j] = (float)(alpha * s + (beta != 0 ? beta * c[i * ldc + j] : 0));
         }
 }

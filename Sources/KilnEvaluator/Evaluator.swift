@@ -12,10 +12,12 @@ import KilnIR
 /// ```
 public struct Evaluator: Sendable {
     public let model: Model
+    public let options: EvaluatorOptions
     let plan: GraphPlan
 
-    public init(model: Model, registry: KernelRegistry = .standard) throws {
+    public init(model: Model, registry: KernelRegistry = .standard, options: EvaluatorOptions = EvaluatorOptions()) throws {
         self.model = model
+        self.options = options
         var opsets: [String: Int] = [:]
         for o in model.opsetImports { opsets[o.domain == "ai.onnx" ? "" : o.domain] = Int(o.version) }
         plan = try GraphPlan(graph: model.graph, opsets: opsets, registry: registry)
@@ -53,13 +55,13 @@ public struct Evaluator: Sendable {
                 throw KilnError(.invalidInput, "input '\(input.name)' is missing")
             }
         }
-        return try Self.execute(plan, inputs: given, outer: [:], observer: observer)
+        return try Self.execute(plan, inputs: given, outer: [:], observer: observer, threads: options.threads)
     }
 
     /// Runs `plan` with `inputs` (nil: keep the initializer) and `outer` (values of enclosing
     /// graphs by name); returns the outputs in order.
     static func execute(_ plan: GraphPlan, inputs: [RuntimeValue?], outer: [String: RuntimeValue],
-                        observer: Observer?) throws -> [RuntimeValue] {
+                        observer: Observer?, threads: Int) throws -> [RuntimeValue] {
         var env = [RuntimeValue?](repeating: nil, count: plan.slotCount)
         for c in plan.constants { env[c.slot] = c.value }
         for (i, input) in plan.inputs.enumerated() where i < inputs.count {
@@ -89,7 +91,8 @@ public struct Evaluator: Sendable {
             }
             let context = KernelContext(node: node, opsetVersion: step.opsetVersion, inputs: args,
                                         outputUsed: step.outputs.map { $0 != nil },
-                                        subgraphs: SubgraphRunner(plans: step.subgraphs, scope: scope))
+                                        subgraphs: SubgraphRunner(plans: step.subgraphs, scope: scope, threads: threads),
+                                        threads: threads)
             let results: [RuntimeValue?]
             do {
                 results = try step.kernel(context)
@@ -154,6 +157,7 @@ public struct Evaluator: Sendable {
 public struct SubgraphRunner: Sendable {
     let plans: [String: GraphPlan]
     let scope: [String: RuntimeValue]
+    var threads = 1
 
     /// Whether the node has a graph attribute `name`.
     public func has(_ name: String) -> Bool { plans[name] != nil }
@@ -165,7 +169,7 @@ public struct SubgraphRunner: Sendable {
         }
         let outer = extraScope.isEmpty ? scope : scope.merging(extraScope) { $1 }
         do {
-            return try Evaluator.execute(plan, inputs: inputs, outer: outer, observer: nil)
+            return try Evaluator.execute(plan, inputs: inputs, outer: outer, observer: nil, threads: threads)
         } catch let e as KilnError {
             throw e.within(name)
         }

@@ -1,5 +1,11 @@
 import KilnIR
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A graph prepared to run: nodes in topological order with their kernels resolved, value slots,
 /// initializers converted once, and the slots each step releases (the values whose last use it
 /// is), so intermediates are freed as soon as nothing else reads them.
@@ -41,6 +47,7 @@ final class GraphPlan: @unchecked Sendable {
             let t = graph[value: id].initializer!
             do {
                 constants.append((Int(id.index), .tensor(try TensorValue(t))))
+                Self.dropMappedPages(of: t)
             } catch let e as KilnError {
                 throw e.within("initializer(\(t.name))")
             }
@@ -111,6 +118,18 @@ final class GraphPlan: @unchecked Sendable {
                  outputs: s.outputs, outputNames: s.outputNames, release: release[i], subgraphs: s.subgraphs,
                  captures: s.captures)
         }
+    }
+
+    /// Drops the pages of a memory-mapped initializer's bytes from the resident set once they are
+    /// converted (the evaluator holds its own copy): otherwise a run's peak RSS counts the weights
+    /// twice. The pages stay in the page cache and fault back in if the model reads them again.
+    static func dropMappedPages(of tensor: Tensor) {
+        guard case .raw(let bytes) = tensor.storage, bytes.storage.origin != nil, bytes.count >= 1 << 16 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: bytes.storage.base) + bytes.offset
+        // Whole pages inside the tensor only: neighbouring bytes (other fields) stay resident.
+        let first = (start + page - 1) & ~(page - 1), end = (start + bytes.count) & ~(page - 1)
+        if end > first { madvise(UnsafeMutableRawPointer(bitPattern: first), end - first, Int32(MADV_DONTNEED)) }
     }
 
     /// Outer names read by subgraphs nested in this graph that this graph does not define either.

@@ -13,9 +13,13 @@ public struct KernelContext: Sendable {
     public let outputUsed: [Bool]
     /// Runs the node's graph attributes.
     public let subgraphs: SubgraphRunner
+    /// Cores the kernel may split its work across (`EvaluatorOptions.threads`).
+    public let threads: Int
 
-    public init(node: Node, opsetVersion: Int, inputs: [RuntimeValue?], outputUsed: [Bool], subgraphs: SubgraphRunner) {
+    public init(node: Node, opsetVersion: Int, inputs: [RuntimeValue?], outputUsed: [Bool], subgraphs: SubgraphRunner,
+                threads: Int = 1) {
         self.subgraphs = subgraphs
+        self.threads = max(1, threads)
         self.node = node
         self.opsetVersion = opsetVersion
         self.inputs = inputs

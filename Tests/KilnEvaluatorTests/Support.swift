@@ -4,7 +4,7 @@ import Testing
 
 /// Runs one node of `opType` with `inputs` at `opset` and returns its outputs.
 func runNode(_ opType: String, _ inputs: [TensorValue?], attributes: [Attribute] = [], outputs: Int = 1,
-             opset: Int64 = 21, domain: String = "") throws -> [TensorValue] {
+             opset: Int64 = 21, domain: String = "", threads: Int = 1) throws -> [TensorValue] {
     var g = Graph(name: "test")
     var inputIDs: [ValueID?] = []
     for (i, t) in inputs.enumerated() {
@@ -18,7 +18,7 @@ func runNode(_ opType: String, _ inputs: [TensorValue?], attributes: [Attribute]
     let nodeID = try g.addNode(node, inputs: inputIDs, outputNames: outNames)
     g.setOutputs(g[node: nodeID].outputs.compactMap { $0 })
     let model = Model(graph: g, opsetImports: [OpsetImport(domain: domain, version: opset)])
-    let evaluator = try Evaluator(model: model)
+    let evaluator = try Evaluator(model: model, options: EvaluatorOptions(threads: threads))
     var feed: [String: RuntimeValue] = [:]
     for (i, t) in inputs.enumerated() { if let t { feed["in\(i)"] = .tensor(t) } }
     return try evaluator.run(feed).map { $0.tensor! }

@@ -36,7 +36,18 @@ struct Run: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Option(help: "Worker threads per kernel (default: KILN_THREADS, else the number of cores).")
+    var threads: Int?
+
+    @Option(help: "Run the model this many times (after one warm-up run when more than 1) and report the latency.")
+    var `repeat`: Int = 1
+
+    @Flag(help: "Report load and run times (on stderr in text mode).")
+    var time = false
+
     func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if `repeat` < 1 { throw ValidationError("--repeat must be at least 1") }
         for input in inputs where !input.contains("=") {
             guard (try? FileManager.default.contentsOfDirectory(atPath: input)) != nil else {
                 throw ValidationError("input '\(input)' is neither name=FILE nor a test-data folder")
@@ -45,8 +56,11 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        let clock = ContinuousClock()
+        let loadStart = clock.now
         let model = try ModelFile.read(self.model)
-        let evaluator = try Evaluator(model: model)
+        let evaluator = try Evaluator(model: model, options: EvaluatorOptions(threads: threads))
+        let loadTime = clock.now - loadStart
         var values: [String: RuntimeValue] = [:]
         let types = Dictionary(evaluator.inputs.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
         for input in inputs {
@@ -60,7 +74,19 @@ struct Run: ParsableCommand {
                 for (name, value) in try TestData.readInputs(input, evaluator: evaluator) { values[name] = value }
             }
         }
-        let outputs = try evaluator.run(values)
+        var outputs = try evaluator.run(values)
+        var runTimes: [Duration] = []
+        if `repeat` > 1 {
+            // The first run above is the warm-up (page faults on the weights, BLAS start-up).
+            for _ in 0..<`repeat` {
+                let start = clock.now
+                outputs = try evaluator.run(values)
+                runTimes.append(clock.now - start)
+            }
+        }
+        let timing = time || `repeat` > 1
+            ? RunTiming(loadMs: loadTime.milliseconds, runsMs: runTimes.map(\.milliseconds), threads: evaluator.options.threads)
+            : nil
         var files: [String?] = Array(repeating: nil, count: outputs.count)
         if let dir = outputDir {
             do {
@@ -76,9 +102,10 @@ struct Run: ParsableCommand {
         }
         let summaries = outputs.enumerated().map { i, v in OutputSummary(name: evaluator.outputNames[i], value: v, file: files[i]) }
         if json {
-            try printJSON(RunReport(model: self.model, outputs: summaries))
+            try printJSON(RunReport(model: self.model, outputs: summaries, timing: timing))
         } else {
             for s in summaries { print(s.text) }
+            if let timing { FileHandleStderr.write(timing.text + "\n") }
         }
         withExtendedLifetime(model) { exitSuccessfully() }
     }
@@ -89,6 +116,45 @@ struct RunReport: Encodable {
     var schema = 1
     var model: String
     var outputs: [OutputSummary]
+    /// With --time or --repeat N > 1.
+    var timing: RunTiming?
+}
+
+/// Wall-clock times measured in process: reading and preparing the model, and each timed run.
+struct RunTiming: Encodable {
+    var loadMs: Double
+    /// One entry per timed run (after a warm-up); empty with --repeat 1.
+    var runsMs: [Double]
+    var medianMs: Double?
+    var threads: Int
+
+    init(loadMs: Double, runsMs: [Double], threads: Int) {
+        self.loadMs = loadMs
+        self.runsMs = runsMs
+        self.threads = threads
+        let sorted = runsMs.sorted()
+        medianMs = sorted.isEmpty ? nil : (sorted[(sorted.count - 1) / 2] + sorted[sorted.count / 2]) / 2
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case loadMs = "load_ms", runsMs = "runs_ms", medianMs = "median_ms", threads
+    }
+
+    var text: String {
+        var line = "load \(String(format: "%.1f", loadMs)) ms, threads \(threads)"
+        if let medianMs {
+            line += ", \(runsMs.count) runs: median \(String(format: "%.2f", medianMs)) ms"
+                + " (min \(String(format: "%.2f", runsMs.min()!)), max \(String(format: "%.2f", runsMs.max()!)))"
+        }
+        return line
+    }
+}
+
+extension Duration {
+    var milliseconds: Double {
+        let (s, atto) = components
+        return Double(s) * 1000 + Double(atto) / 1e15
+    }
 }
 
 struct OutputSummary: Encodable {

@@ -46,6 +46,10 @@ enum BinaryKernels {
             var (a, b) = (try ctx.tensor(0), try ctx.tensor(1))
             // The exponent may have another type (opset 12+); compute in the base's type.
             if b.dataType != a.dataType { b = try castTensor(b, to: a.dataType) }
+            // x^2 (LayerNorm's variance as torch exports it) is x * x: the same correctly rounded value.
+            if b.count == 1, b.doubles[0] == 2, a.dataType.isFloatingPoint {
+                return KernelContext.one(try applyBinary(MulOp(), a, a, ctx))
+            }
             return KernelContext.one(try applyBinary(PowOp(), a, b, ctx))
         }
         r.register("Max", since: 8, variadic(MaxOp()))
@@ -107,7 +111,7 @@ enum BinaryKernels {
 
     static func applyBinary<Op: BinaryArithmetic>(_ op: Op, _ a: TensorValue, _ b: TensorValue, _ ctx: KernelContext) throws -> TensorValue {
         let out = try outShape(a, b, ctx)
-        return try dispatchNumeric(a.dataType, ctx.node.opType, BinaryVisitor(a: a, b: b, outShape: out, op: op))
+        return try dispatchNumeric(a.dataType, ctx.node.opType, BinaryVisitor(a: a, b: b, outShape: out, op: op, threads: ctx.threads))
     }
 }
 
@@ -118,10 +122,18 @@ protocol BinaryArithmetic: Sendable {
 
 struct BinaryVisitor<Op: BinaryArithmetic>: NumericTypeVisitor {
     let a: TensorValue, b: TensorValue, outShape: [Int], op: Op
+    var threads = 1
     func visit<T: NumericElement>(_ type: T.Type) -> TensorValue {
         TensorValue(shape: outShape, elements: Broadcast.binary(a.elements(as: T.self)!, a.shape, b.elements(as: T.self)!, b.shape,
-                                                                outShape: outShape) { op.apply($0, $1) })
+                                                                outShape: outShape, threads: threads,
+                                                                function: ArithmeticFunction<Op, T>(op: op)))
     }
+}
+
+/// `op` on elements of `T`, as an `ElementwiseBinary` (inlined into the broadcasting loop).
+struct ArithmeticFunction<Op: BinaryArithmetic, T: NumericElement>: ElementwiseBinary {
+    let op: Op
+    @inline(__always) func callAsFunction(_ a: T, _ b: T) -> T { op.apply(a, b) }
 }
 
 struct AddOp: BinaryArithmetic { func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.add(a, b) } }

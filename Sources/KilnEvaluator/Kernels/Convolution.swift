@@ -11,6 +11,7 @@ enum ConvolutionKernels {
         r.register("Conv", since: 1) { ctx in
             let x = try ctx.tensor(0), w = try ctx.tensor(1), b = try ctx.optionalTensor(2)
             guard x.dataType.isFloatingPoint else { throw unsupportedType(x.dataType, "Conv") }
+            if let y = try floatConv(x, w, b, ctx) { return KernelContext.one(y) }
             return KernelContext.one(try castTensor(conv(x, w, b?.doubles, ctx), to: x.dataType))
         }
         // ConvInteger: Conv of (x - x_zero_point) and (w - w_zero_point, per output channel) in int32.
@@ -95,8 +96,8 @@ enum ConvolutionKernels {
             }
             return KernelContext.one(try castTensor(TensorValue(shape: Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2), out), to: x.dataType))
         }
-        r.register("MaxPool", since: 1) { ctx in try pool(ctx, max: true) }
-        r.register("AveragePool", since: 1) { ctx in try pool(ctx, max: false) }
+        r.register("MaxPool", since: 1) { ctx in try floatPool(ctx, max: true) ?? pool(ctx, max: true) }
+        r.register("AveragePool", since: 1) { ctx in try floatPool(ctx, max: false) ?? pool(ctx, max: false) }
         r.register("GlobalAveragePool", since: 1) { ctx in try globalPool(ctx, max: false) }
         r.register("GlobalMaxPool", since: 1) { ctx in try globalPool(ctx, max: true) }
     }
@@ -113,15 +114,8 @@ enum ConvolutionKernels {
 
     /// Conv in Double (im2col + dgemm); the result is a double tensor `[N, M, out...]`.
     static func conv(_ x: TensorValue, _ w: TensorValue, _ bias: [Double]?, _ ctx: KernelContext) throws -> TensorValue {
-            guard x.rank >= 3, w.rank == x.rank else { throw ctx.error("X and W must have the same rank (3 or more), got \(x.shape) and \(w.shape)") }
-            let group = try ctx.int("group", default: 1)
-            let (n, c, m) = (x.shape[0], x.shape[1], w.shape[0])
-            guard group > 0, c % group == 0, m % group == 0, w.shape[1] == c / group else {
-                throw ctx.error("W of shape \(w.shape) does not match \(c) input channels in \(group) groups")
-            }
-            let kernel = Array(w.shape[2...])
-            if let ks = try ctx.ints("kernel_shape"), ks != kernel { throw ctx.error("kernel_shape \(ks) differs from W's \(kernel)") }
-            let geo = try WindowGeometry(ctx, input: Array(x.shape[2...]), kernel: kernel)
+            let shape = try ConvShape(x, w, ctx)
+            let (n, c, m, group, geo) = (shape.n, shape.c, shape.m, shape.group, shape.geo)
             let xs = x.doubles, ws = w.doubles
             let cg = c / group, mg = m / group
             let rows = cg * geo.kernelCount, cols = geo.outputCount
@@ -299,6 +293,7 @@ enum ConvolutionKernels {
     static func globalPool(_ ctx: KernelContext, max isMax: Bool) throws -> [RuntimeValue?] {
         let x = try ctx.tensor(0)
         guard x.rank >= 2 else { throw ctx.error("X must have rank 2 or more") }
+        if let y = floatGlobalPool(x, max: isMax, threads: ctx.threads) { return KernelContext.one(y) }
         let inner = x.shape[2...].reduce(1, *), planes = x.shape[0] * x.shape[1]
         let xs = x.doubles
         let out = (0..<planes).map { p -> Double in
@@ -307,6 +302,23 @@ enum ConvolutionKernels {
         }
         let shape = Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2)
         return KernelContext.one(try castTensor(TensorValue(shape: shape, out), to: x.dataType))
+    }
+}
+
+/// Conv's operands checked (ranks, groups, kernel_shape) and its window geometry.
+struct ConvShape {
+    let n: Int, c: Int, m: Int, group: Int, geo: WindowGeometry
+
+    init(_ x: TensorValue, _ w: TensorValue, _ ctx: KernelContext) throws {
+        guard x.rank >= 3, w.rank == x.rank else { throw ctx.error("X and W must have the same rank (3 or more), got \(x.shape) and \(w.shape)") }
+        group = try ctx.int("group", default: 1)
+        (n, c, m) = (x.shape[0], x.shape[1], w.shape[0])
+        guard group > 0, c % group == 0, m % group == 0, w.shape[1] == c / group else {
+            throw ctx.error("W of shape \(w.shape) does not match \(c) input channels in \(group) groups")
+        }
+        let kernel = Array(w.shape[2...])
+        if let ks = try ctx.ints("kernel_shape"), ks != kernel { throw ctx.error("kernel_shape \(ks) differs from W's \(kernel)") }
+        geo = try WindowGeometry(ctx, input: Array(x.shape[2...]), kernel: kernel)
     }
 }
 

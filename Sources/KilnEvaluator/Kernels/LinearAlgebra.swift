@@ -49,6 +49,7 @@ enum LinearAlgebraKernels {
         r.register("Gemm", since: 7) { ctx in
             var a = try ctx.tensor(0), b = try ctx.tensor(1)
             guard a.rank == 2, b.rank == 2 else { throw ctx.error("A and B must be 2-D, got \(a.shape) and \(b.shape)") }
+            if let y = try floatGemm(a, b, ctx.optionalTensor(2), ctx) { return KernelContext.one(y) }
             if try ctx.int("transA", default: 0) != 0 { a = MovementKernels.transpose(a, [1, 0]) }
             if try ctx.int("transB", default: 0) != 0 { b = MovementKernels.transpose(b, [1, 0]) }
             let alpha = Double(try ctx.float("alpha", default: 1)), beta = Double(try ctx.float("beta", default: 1))
@@ -83,15 +84,87 @@ enum LinearAlgebraKernels {
         }
         let aIndex = Broadcast.sourceIndices(of: aBatch, in: batch)
         let bIndex = Broadcast.sourceIndices(of: bBatch, in: batch)
-        let job = MatMulJob(a: a, b: b, m: m, n: n, k: k, aIndex: aIndex, bIndex: bIndex)
         var shape = batch + [m, n]
-        let storage = try dispatchNumeric(a.dataType, "MatMul", job)
+        let storage: TensorStorage
+        if let ea = a.elements(as: Float.self), let eb = b.elements(as: Float.self) {
+            storage = .float(floatMatmul(ea, eb, m: m, n: n, k: k, aIndex: aIndex, bIndex: bIndex,
+                                         bShared: shapeCount(bBatch) == 1 && shapeCount(aBatch) == aIndex.count,
+                                         threads: ctx.threads))
+        } else {
+            storage = try dispatchNumeric(a.dataType, "MatMul", MatMulJob(a: a, b: b, m: m, n: n, k: k, aIndex: aIndex, bIndex: bIndex))
+        }
         if a.rank == 1 { shape.remove(at: shape.count - 2) }
         if b.rank == 1 { shape.removeLast() }
         return TensorValue(shape: shape, storage: storage)
     }
-}
 
+    /// float32 matmul through sgemm. When every batch shares one B (a linear layer applied to a
+    /// [batch, seq, in] activation), the batches are one tall GEMM split across threads by rows;
+    /// otherwise batches run side by side (or, when fewer than the threads, each split).
+    static func floatMatmul(_ ea: ContiguousArray<Float>, _ eb: ContiguousArray<Float>, m: Int, n: Int, k: Int,
+                            aIndex: [Int], bIndex: [Int], bShared: Bool, threads: Int) -> ContiguousArray<Float> {
+        let batches = aIndex.count, total = batches * m * n
+        return ContiguousArray(unsafeUninitializedCapacity: total) { out, count in
+            count = total
+            guard total > 0, let pc = out.baseAddress else { return }
+            if k == 0 { pc.initialize(repeating: 0, count: total); return }
+            ea.withUnsafeBufferPointer { pa in
+                eb.withUnsafeBufferPointer { pb in
+                    let A = pa.baseAddress!, B = pb.baseAddress!
+                    if bShared {
+                        parallelSgemm(m: batches * m, n: n, k: k, a: A, lda: k, b: B + bIndex[0] * k * n, ldb: n,
+                                      c: pc, ldc: n, threads: threads)
+                    } else if batches >= threads {
+                        parallelChunks(batches, threads: threads) { range in
+                            for i in range {
+                                parallelSgemm(m: m, n: n, k: k, a: A + aIndex[i] * m * k, lda: k, b: B + bIndex[i] * k * n, ldb: n,
+                                              c: pc + i * m * n, ldc: n, threads: 1)
+                            }
+                        }
+                    } else {
+                        for i in 0..<batches {
+                            parallelSgemm(m: m, n: n, k: k, a: A + aIndex[i] * m * k, lda: k, b: B + bIndex[i] * k * n, ldb: n,
+                                          c: pc + i * m * n, ldc: n, threads: threads)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gemm on float32 through one sgemm with the transposes as flags; beta * C is broadcast into
+    /// the output first. Nil for other types (the generic path).
+    static func floatGemm(_ a: TensorValue, _ b: TensorValue, _ c: TensorValue?, _ ctx: KernelContext) throws -> TensorValue? {
+        guard let ea = a.elements(as: Float.self), let eb = b.elements(as: Float.self) else { return nil }
+        if let c, c.dataType != .float { return nil }
+        let transA = try ctx.int("transA", default: 0) != 0, transB = try ctx.int("transB", default: 0) != 0
+        let alpha = try ctx.float("alpha", default: 1), beta = try ctx.float("beta", default: 1)
+        let (m, k) = transA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+        let (k2, n) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+        guard k == k2 else { throw ctx.error("inner dimensions differ: \(a.shape) x \(b.shape) (transA \(transA), transB \(transB))") }
+        var out: ContiguousArray<Float>
+        let addC = c != nil && beta != 0
+        if let c, addC {
+            guard Broadcast.shape([c.shape, [m, n]]) == [m, n] else {
+                throw ctx.error("C of shape \(c.shape) does not broadcast to \([m, n])")
+            }
+            out = Broadcast.binary(c.elements(as: Float.self)!, c.shape, [beta], [], outShape: [m, n]) { $0 * $1 }
+        } else {
+            out = ContiguousArray(repeating: 0, count: m * n)
+        }
+        ea.withUnsafeBufferPointer { pa in
+            eb.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    guard let C = pc.baseAddress else { return }
+                    parallelSgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.baseAddress!,
+                                  lda: a.shape[1], b: pb.baseAddress!, ldb: b.shape[1], beta: addC ? 1 : 0, c: C, ldc: n,
+                                  threads: ctx.threads)
+                }
+            }
+        }
+        return TensorValue(shape: [m, n], elements: out)
+    }
+}
 
 private struct MatMulJob: NumericTypeVisitor {
     let a: TensorValue, b: TensorValue, m: Int, n: Int, k: Int, aIndex: [Int], bIndex: [Int]

@@ -12,7 +12,7 @@ enum MovementKernels {
             guard perm.count == x.rank, Set(perm) == Set(0..<x.rank) else {
                 throw ctx.error("perm \(perm) is not a permutation of the \(x.rank) axes")
             }
-            return KernelContext.one(transpose(x, perm))
+            return KernelContext.one(transpose(x, perm, threads: ctx.threads))
         }
         r.register("Concat", since: 4) { ctx in
             let ts = try ctx.allTensors()
@@ -164,14 +164,12 @@ enum MovementKernels {
         }
     }
 
-    static func transpose(_ x: TensorValue, _ perm: [Int]) -> TensorValue {
+    /// `x` with its axes permuted: a strided copy (collapsed axes, rows in parallel), no index list.
+    static func transpose(_ x: TensorValue, _ perm: [Int], threads: Int = 1) -> TensorValue {
         let strides = rowMajorStrides(x.shape)
         let outShape = perm.map { x.shape[$0] }
         let outStrides = perm.map { strides[$0] }
-        var src: [Int] = []
-        src.reserveCapacity(x.count)
-        Broadcast.forEachIndex(outShape, { _, o in src.append(o) }, offsets: outStrides)
-        return TensorValue(shape: outShape, storage: x.storage.gathering(src))
+        return TensorValue(shape: outShape, storage: x.storage.visit(StridedCopy(shape: outShape, strides: outStrides, threads: threads)))
     }
 
     static func concat(_ ts: [TensorValue], axis: Int) throws -> TensorValue {
@@ -315,5 +313,50 @@ func forEachMultiIndex(_ shape: [Int], _ body: (Int, [Int]) -> Void) {
             idx[d] = 0
             d -= 1
         }
+    }
+}
+
+/// Copies the elements of a tensor read with `strides` (in elements, one per axis of `shape`) into
+/// row-major order. Axes are collapsed where the source is contiguous across them, so the inner
+/// loop is as long as possible; rows run in parallel.
+struct StridedCopy: ElementVisitor {
+    let shape: [Int], strides: [Int], threads: Int
+
+    func visit<T: TensorElement>(_ e: ContiguousArray<T>) -> TensorStorage {
+        var dims: [(size: Int, stride: Int)] = []
+        for i in stride(from: shape.count - 1, through: 0, by: -1) where shape[i] != 1 {
+            if let last = dims.last, strides[i] == last.stride * last.size {
+                dims[dims.count - 1] = (last.size * shape[i], last.stride)
+            } else {
+                dims.append((shape[i], strides[i]))
+            }
+        }
+        let n = shapeCount(shape)
+        let inner = dims.first?.size ?? 1, innerStride = dims.first?.stride ?? 0
+        let outer = Array(dims.dropFirst().reversed())
+        let rows = inner == 0 ? 0 : n / inner
+        let out = ContiguousArray<T>(unsafeUninitializedCapacity: n) { out, count in
+            e.withUnsafeBufferPointer { src in
+                let po = out.baseAddress, ps = src.baseAddress
+                parallelChunks(rows, threads: threads, grain: Swift.max(1, elementGrain / Swift.max(inner, 1))) { range in
+                    for row in range {
+                        var r = row, offset = 0
+                        for d in outer.indices.reversed() {
+                            let q = r / outer[d].size
+                            offset += (r - q * outer[d].size) * outer[d].stride
+                            r = q
+                        }
+                        let dst = po! + row * inner, s = ps! + offset
+                        if innerStride == 1 {
+                            for j in 0..<inner { (dst + j).initialize(to: s[j]) }
+                        } else {
+                            for j in 0..<inner { (dst + j).initialize(to: s[j * innerStride]) }
+                        }
+                    }
+                }
+            }
+            count = n
+        }
+        return T.wrap(out)
     }
 }

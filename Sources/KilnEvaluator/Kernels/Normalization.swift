@@ -17,6 +17,7 @@ enum NormalizationKernels {
             }
             let x = try ctx.tensor(0)
             guard x.rank >= 2 else { throw ctx.error("input must have rank 2 or more, got \(x.shape)") }
+            if let y = try floatBatchNorm(x, ctx) { return KernelContext.one(y) }
             let eps = Double(try ctx.float("epsilon", default: 1e-5))
             let (scale, bias, mean, variance) = (try ctx.tensor(1).doubles, try ctx.tensor(2).doubles,
                                                  try ctx.tensor(3).doubles, try ctx.tensor(4).doubles)
@@ -39,6 +40,7 @@ enum NormalizationKernels {
             guard x.rank >= 2 else { throw ctx.error("input must have rank 2 or more, got \(x.shape)") }
             let eps = Double(try ctx.float("epsilon", default: 1e-5)), momentum = Double(try ctx.float("momentum", default: 0.9))
             let training = try ctx.int("training_mode", default: 0) != 0
+            if !training, let y = try floatBatchNorm(x, ctx) { return [.tensor(y)] }
             let (scale, bias, mean, variance) = (try ctx.tensor(1).doubles, try ctx.tensor(2).doubles,
                                                  try ctx.tensor(3).doubles, try ctx.tensor(4).doubles)
             let c = x.shape[1], inner = x.shape[2...].reduce(1, *)
@@ -241,5 +243,35 @@ enum NormalizationKernels {
         }
         let d = p.doubles
         return Broadcast.sourceIndices(of: p.shape, in: shape).map { d[$0] }
+    }
+}
+
+extension NormalizationKernels {
+    /// Inference BatchNormalization on float32: per channel `y = x * a + b` with
+    /// `a = scale / sqrt(var + eps)`, `b = B - mean * a` worked out in Double; planes in parallel.
+    static func floatBatchNorm(_ x: TensorValue, _ ctx: KernelContext) throws -> TensorValue? {
+        guard let xs = x.elements(as: Float.self) else { return nil }
+        let params = try (1...4).map { try ctx.tensor($0) }
+        guard params.allSatisfy({ $0.dataType == .float || $0.dataType == .double }) else { return nil }
+        let eps = Double(try ctx.float("epsilon", default: 1e-5))
+        let (scale, bias, mean, variance) = (params[0].doubles, params[1].doubles, params[2].doubles, params[3].doubles)
+        let c = x.shape[1], inner = x.shape[2...].reduce(1, *), planes = x.count / Swift.max(c * inner, 1) * c
+        guard [scale, bias, mean, variance].allSatisfy({ $0.count == c }) else {
+            throw ctx.error("scale, B, mean and var must have \(c) elements (the channel count)")
+        }
+        let a = (0..<c).map { scale[$0] / (variance[$0] + eps).squareRoot() }
+        let fa = a.map { Float($0) }, fb = (0..<c).map { Float(bias[$0] - mean[$0] * a[$0]) }
+        let total = x.count
+        let out: ContiguousArray<Float> = filledArray(total) { po in
+            xs.withUnsafeBufferPointer { px in
+                parallelChunks(planes, threads: ctx.threads, grain: Swift.max(1, elementGrain / Swift.max(inner, 1))) { range in
+                    for p in range {
+                        let k = fa[p % c], d = fb[p % c], src = px.baseAddress! + p * inner, dst = po + p * inner
+                        for i in 0..<inner { dst[i] = src[i] * k + d }
+                    }
+                }
+            }
+        }
+        return TensorValue(shape: x.shape, elements: out)
     }
 }

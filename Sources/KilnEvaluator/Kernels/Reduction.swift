@@ -57,6 +57,12 @@ enum ReductionKernels {
             keptShape.append(reduced[i] ? 1 : d)
             if !reduced[i] || keepDims { outShape.append(reduced[i] ? 1 : d) }
         }
+        // float32 over trailing axes (LayerNorm's statistics): contiguous rows, rows in parallel.
+        if let xs = x.elements(as: Float.self), [.sum, .mean, .sumSquare, .l1, .l2].contains(kind),
+           let first = reduced.firstIndex(of: true), reduced[first...].allSatisfy({ $0 }) {
+            let n = x.shape[first...].reduce(1, *), rows = x.shape[..<first].reduce(1, *)
+            return TensorValue(shape: outShape, elements: floatRows(xs, rows: rows, n: n, kind: kind, threads: ctx.threads))
+        }
         // Offset in the output of each input element: output strides with 0 on reduced axes.
         let keptStrides = rowMajorStrides(keptShape)
         let strides = (0..<x.rank).map { reduced[$0] ? 0 : keptStrides[$0] }
@@ -65,6 +71,33 @@ enum ReductionKernels {
         let plan = ReducePlan(shape: x.shape, strides: strides, outCount: outCount, groupSize: groupSize, kind: kind)
         let storage = try dispatchNumeric(x.dataType, ctx.node.opType, ReduceVisitor(x: x, plan: plan))
         return TensorValue(shape: outShape, storage: storage)
+    }
+
+    /// Sum-like reductions of contiguous float32 rows of `n`, accumulated in Double.
+    static func floatRows(_ xs: ContiguousArray<Float>, rows: Int, n: Int, kind: Kind, threads: Int) -> ContiguousArray<Float> {
+        ContiguousArray(unsafeUninitializedCapacity: rows) { out, count in
+            count = rows
+            let po = out.baseAddress
+            xs.withUnsafeBufferPointer { px in
+                parallelChunks(rows, threads: threads, grain: Swift.max(1, elementGrain / Swift.max(n, 1))) { range in
+                    for r in range {
+                        let src = px.baseAddress! + r * n
+                        var acc = 0.0
+                        switch kind {
+                        case .sumSquare, .l2: for k in 0..<n { let v = Double(src[k]); acc += v * v }
+                        case .l1: for k in 0..<n { acc += Double(Swift.abs(src[k])) }
+                        default: for k in 0..<n { acc += Double(src[k]) }
+                        }
+                        switch kind {
+                        case .mean: acc /= Double(n)
+                        case .l2: acc = acc.squareRoot()
+                        default: break
+                        }
+                        po![r] = Float(acc)
+                    }
+                }
+            }
+        }
     }
 
     static func argExtreme(max: Bool) -> Kernel {

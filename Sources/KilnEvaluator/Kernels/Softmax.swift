@@ -37,6 +37,9 @@ enum SoftmaxKernels {
     static func normalize(_ x: TensorValue, outer: Int, n: Int, inner: Int, kind: Kind, _ ctx: KernelContext) throws -> TensorValue {
         guard x.dataType.isFloatingPoint else { throw unsupportedType(x.dataType, ctx.node.opType) }
         if x.count == 0 { return x }
+        if inner == 1, kind != .hardmax, let xs = x.elements(as: Float.self) {
+            return TensorValue(shape: x.shape, elements: floatRows(xs, rows: outer, n: n, log: kind == .logSoftmax, threads: ctx.threads))
+        }
         var v = x.doubles
         for o in 0..<outer {
             for i in 0..<inner {
@@ -57,5 +60,34 @@ enum SoftmaxKernels {
             }
         }
         return try castTensor(TensorValue(shape: x.shape, v), to: x.dataType)
+    }
+
+    /// Softmax / LogSoftmax over contiguous float32 rows of `n`: max, exp in Float, sum in Double;
+    /// rows in parallel.
+    static func floatRows(_ xs: ContiguousArray<Float>, rows: Int, n: Int, log isLog: Bool, threads: Int) -> ContiguousArray<Float> {
+        let total = rows * n
+        return ContiguousArray(unsafeUninitializedCapacity: total) { out, count in
+            count = total
+            let po = out.baseAddress!
+            xs.withUnsafeBufferPointer { px in
+                parallelChunks(rows, threads: threads, grain: Swift.max(1, elementGrain / 4 / Swift.max(n, 1))) { range in
+                    for r in range {
+                        let src = px.baseAddress! + r * n, dst = po + r * n
+                        var peak = -Float.infinity
+                        for k in 0..<n where src[k] > peak { peak = src[k] }
+                        var sum = 0.0
+                        if isLog {
+                            for k in 0..<n { sum += Double(expf(src[k] - peak)) }
+                            let l = Float(log(sum))
+                            for k in 0..<n { dst[k] = src[k] - peak - l }
+                        } else {
+                            for k in 0..<n { let e = expf(src[k] - peak); dst[k] = e; sum += Double(e) }
+                            let inv = Float(1 / sum)
+                            for k in 0..<n { dst[k] *= inv }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -29,8 +29,15 @@ enum UnaryKernels {
             ("HardSwish", 14, { x in x * max(0, min(1, x / 6 + 0.5)) }),
             ("Mish", 18, { x in x * tanh(x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))) }),
         ]
+        // float32 versions computed in Float (libm's float functions, within 1 ulp): the Double
+        // round trip costs more than the function for most of them.
+        let float32: [String: @Sendable (Float) -> Float] = [
+            "Exp": { expf($0) }, "Log": { logf($0) }, "Sqrt": { $0.squareRoot() }, "Tanh": { tanhf($0) },
+            "Erf": { erff($0) }, "Reciprocal": { 1 / $0 }, "Floor": { $0.rounded(.down) }, "Ceil": { $0.rounded(.up) },
+            "Sigmoid": { x in x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x)) },
+        ]
         for (op, since, f) in plain {
-            r.register(op, since: since, floatUnary { _ in f })
+            r.register(op, since: since, floatUnary(float32: float32[op]) { _ in f })
         }
         r.register("LeakyRelu", since: 6, floatUnary { ctx in
             let alpha = Double(try ctx.float("alpha", default: 0.01))
@@ -95,18 +102,22 @@ enum UnaryKernels {
     }
 
     /// A kernel applying a float function built from the node's attributes to input 0.
-    static func floatUnary(_ make: @escaping @Sendable (KernelContext) throws -> @Sendable (Double) -> Double) -> Kernel {
+    static func floatUnary(float32: (@Sendable (Float) -> Float)? = nil,
+                           _ make: @escaping @Sendable (KernelContext) throws -> @Sendable (Double) -> Double) -> Kernel {
         { ctx in
             let x = try ctx.tensor(0)
+            if let float32, let e = x.elements(as: Float.self) {
+                return KernelContext.one(TensorValue(shape: x.shape, elements: mapElements(e, threads: ctx.threads, float32)))
+            }
             let f = try make(ctx)
-            return KernelContext.one(try dispatchFloat(x.dataType, ctx.node.opType, FloatMap(x: x, f: f)))
+            return KernelContext.one(try dispatchFloat(x.dataType, ctx.node.opType, FloatMap(x: x, f: f, threads: ctx.threads)))
         }
     }
 
     static func numericUnary<Op: NumericUnaryOp>(_ op: Op) -> Kernel {
         { ctx in
             let x = try ctx.tensor(0)
-            return KernelContext.one(try dispatchNumeric(x.dataType, ctx.node.opType, NumericMap(x: x, op: op)))
+            return KernelContext.one(try dispatchNumeric(x.dataType, ctx.node.opType, NumericMap(x: x, op: op, threads: ctx.threads)))
         }
     }
 }
@@ -115,13 +126,13 @@ enum UnaryKernels {
 struct FloatMap: FloatTypeVisitor {
     let x: TensorValue
     let f: (Double) -> Double
+    var threads = 1
     func visit<T: FloatElement>(_ type: T.Type) -> TensorValue {
         let e = x.elements(as: T.self)!
-        if T.self == Float.self {
-            let fe = e as! ContiguousArray<Float>
-            return TensorValue(shape: x.shape, elements: ContiguousArray(fe.map { Float(f(Double($0))) }))
+        if let fe = x.elements(as: Float.self) {
+            return TensorValue(shape: x.shape, elements: mapElements(fe, threads: threads) { Float(f(Double($0))) })
         }
-        return TensorValue(shape: x.shape, elements: ContiguousArray(e.map { T(double: f($0.doubleValue)) }))
+        return TensorValue(shape: x.shape, elements: mapElements(e, threads: threads) { T(double: f($0.doubleValue)) })
     }
 }
 
@@ -142,9 +153,16 @@ protocol NumericUnaryOp: Sendable {
 struct NumericMap<Op: NumericUnaryOp>: NumericTypeVisitor {
     let x: TensorValue
     let op: Op
+    var threads = 1
     func visit<T: NumericElement>(_ type: T.Type) -> TensorValue {
-        TensorValue(shape: x.shape, elements: ContiguousArray(x.elements(as: T.self)!.map { op.apply($0) }))
+        TensorValue(shape: x.shape, elements: mapElements(x.elements(as: T.self)!, threads: threads, function: UnaryFunction<Op, T>(op: op)))
     }
+}
+
+/// `op` on elements of `T`, as an `ElementwiseUnary` (inlined into the loop).
+struct UnaryFunction<Op: NumericUnaryOp, T: NumericElement>: ElementwiseUnary {
+    let op: Op
+    @inline(__always) func callAsFunction(_ x: T) -> T { op.apply(x) }
 }
 
 struct AbsOp: NumericUnaryOp {
