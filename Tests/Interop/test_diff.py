@@ -175,3 +175,20 @@ def test_text_output_and_bad_input(tmp_path):
     missing = tmp_path / "missing.onnx"
     run = kl.run_kiln("diff", CNN, missing)
     assert run.rc == 2 and str(missing) in run.stderr
+
+
+def test_opset_conversion_is_summarized(tmp_path):
+    from onnx import version_converter
+    src = kl.FIXTURES / "optimize" / "transformer_opset17.onnx"
+    b = tmp_path / "opset18.onnx"
+    onnx.save(version_converter.convert_version(onnx.load(src), 18), b)
+    rc, d = _diff(src, b, "--numeric")
+    assert rc == 1
+    assert {"field": "opset_import[ai.onnx]", "a": "17", "b": "18"} in d["model"]
+    reduce_means = sum(1 for n in onnx.load(src).graph.node if n.op_type == "ReduceMean")
+    descs = [r["description"] for r in d["rewrites"]]
+    assert descs[0] == f"opset 17 -> 18: {2 * reduce_means} nodes rewritten", descs
+    assert {"description": "ReduceMean -> Constant + ReduceMean", "count": reduce_means} == \
+        {k: d["rewrites"][1][k] for k in ("description", "count")}
+    assert all(c["op"] == "ReduceMean" and c["attributes"][0]["name"] == "axes" for c in d["changed"])
+    assert all(o["withinTolerance"] for r in d["numeric"]["runs"] for o in r["outputs"])

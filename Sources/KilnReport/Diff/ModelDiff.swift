@@ -126,6 +126,10 @@ extension ModelDiff {
         removed = al.a.order.filter { al.aToB[$0] == nil }.map { NodeRef(name: labelA[$0]!, op: ga[node: $0].qualifiedOp) }
         added = al.b.order.filter { al.bToA[$0] == nil }.map { NodeRef(name: labelB[$0]!, op: gb[node: $0].qualifiedOp) }
         rewrites = Self.rewrites(al, changedA: changedA, labelA: labelA, labelB: labelB)
+        if let va = ma.opsetVersion(for: ""), let vb = mb.opsetVersion(for: ""), va != vb {
+            let touched = changes.count + (ga.nodeCount - al.aToB.count) + (gb.nodeCount - al.bToA.count)
+            rewrites.insert(Rewrite(description: "opset \(va) -> \(vb): \(touched) nodes rewritten", count: 1, example: []), at: 0)
+        }
         summary = Summary(
             nodesA: ga.nodeCount, nodesB: gb.nodeCount, identical: al.identical.count, paired: al.aToB.count,
             changed: changes.count, removed: removed.count, added: added.count, renamedOutputs: renamed,
