@@ -172,11 +172,18 @@ struct TypeCache {
 
 extension CheckContext {
     /// Schema resolution, memoized per (domain, op, opset): graphs repeat the same few operators.
+    /// The first 32 met are kept in a short list compared by name (small strings compare in a word
+    /// or two), cheaper than hashing two strings per node; the rest in a dictionary.
     mutating func resolve(domain: String, op: String, opset: Int) -> SchemaRegistry.Resolution {
+        for r in recentResolutions where r.opset == opset && r.op == op && r.domain == domain { return r.resolution }
         let key = ResolutionKey(domain: domain, op: op, opset: opset)
         if let r = resolutions[key] { return r }
         let r = registry.resolve(domain: domain, op: op, opset: opset)
-        resolutions[key] = r
+        if recentResolutions.count < 32 {
+            recentResolutions.append((domain, op, opset, r))
+        } else {
+            resolutions[key] = r
+        }
         return r
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import KilnIR
 import KilnOpset
 
@@ -38,14 +39,35 @@ public struct Checker: Sendable {
     }
 
     public func check(_ model: Model, file: String? = nil) -> CheckReport {
+        guard inferShapes && model.hasGraph else {
+            return CheckReport(file: file, issues: structuralIssues(model))
+        }
+        // Rules 1-5 and inference run at once, one thread each; inference's issues are used only
+        // when rules 1-5 find nothing, so the report is the one running them in turn gives.
+        let results = CheckResults()
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            if part == 0 {
+                results.structural = structuralIssues(model)
+            } else {
+                results.inferred = ShapeInference(rules: shapeRules).problems(in: model)
+            }
+        }
+        return CheckReport(file: file, issues: results.structural.isEmpty ? results.inferred : results.structural)
+    }
+
+    /// Rules 1-5.
+    func structuralIssues(_ model: Model) -> [CheckIssue] {
         var context = CheckContext(registry: registry, model: model)
         context.checkModel()
-        var issues = context.issues
-        if inferShapes && issues.isEmpty && model.hasGraph {
-            issues = ShapeInference(rules: shapeRules).problems(in: model)
-        }
-        return CheckReport(file: file, issues: issues)
+        return context.issues
     }
+}
+
+/// Where the two halves of `Checker.check` leave their issues: each property is written by one
+/// thread only, and read after `concurrentPerform` has returned.
+private final class CheckResults: @unchecked Sendable {
+    var structural: [CheckIssue] = []
+    var inferred: [CheckIssue] = []
 }
 
 /// Identifies a local function.
@@ -62,6 +84,7 @@ struct CheckContext {
     var issues: [CheckIssue] = []
     var functions: Set<FunctionKey> = []
     var resolutions: [ResolutionKey: SchemaRegistry.Resolution] = [:]
+    var recentResolutions: [(domain: String, op: String, opset: Int, resolution: SchemaRegistry.Resolution)] = []
 
     init(registry: SchemaRegistry, model: Model) {
         self.registry = registry

@@ -13,13 +13,14 @@ public struct NodeContext {
     public let subgraphOutputs: [String: [InferredType?]]
     public internal(set) var outputTypes: [InferredType?]
     public internal(set) var outputValues: [[SymDim]?]
-    /// Which input slots are present (not past the end, not empty).
-    let inputPresent: [Bool]
+    /// Which input slots are present (not past the end, not empty), when they are not the node's
+    /// own (after `remapInputs`/`replaceValues`); nil: read `node.inputs` (no per-node array).
+    let inputPresent: [Bool]?
 
     init(node: Node, opset: Int, inputTypes: [InferredType?], inputValues: [[SymDim]?], inputTensors: [Tensor?],
          subgraphOutputs: [String: [InferredType?]] = [:], inputPresent: [Bool]? = nil) {
         self.node = node
-        self.inputPresent = inputPresent ?? node.inputs.map { $0 != nil }
+        self.inputPresent = inputPresent
         self.opset = opset
         self.inputTypes = inputTypes
         self.inputValues = inputValues
@@ -31,11 +32,14 @@ public struct NodeContext {
 
     // MARK: Inputs
 
-    public var inputCount: Int { inputPresent.count }
+    public var inputCount: Int { inputPresent?.count ?? node.inputs.count }
     public var outputCount: Int { node.outputs.count }
 
     /// Whether input `i` is present (not past the end, not an empty optional slot).
-    public func hasInput(_ i: Int) -> Bool { i < inputPresent.count && inputPresent[i] }
+    public func hasInput(_ i: Int) -> Bool {
+        if let present = inputPresent { return i < present.count && present[i] }
+        return i < node.inputs.count && node.inputs[i] != nil
+    }
     public func hasOutput(_ i: Int) -> Bool { i < node.outputs.count && node.outputs[i] != nil }
 
     public func inputType(_ i: Int) -> InferredType? { i < inputTypes.count ? inputTypes[i] : nil }
@@ -114,7 +118,7 @@ extension NodeContext {
     /// Sets the known elements of input `i` (for an older version whose attribute became an input).
     mutating func replaceValues(_ i: Int, with values: [SymDim]) {
         var v = inputValues
-        var present = inputPresent
+        var present = inputPresent ?? node.inputs.map { $0 != nil }
         while v.count <= i { v.append(nil) }
         while present.count <= i { present.append(false) }
         v[i] = values

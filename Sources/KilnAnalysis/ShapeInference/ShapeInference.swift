@@ -139,6 +139,9 @@ struct InferenceRun {
     var valuesInferred = 0
     /// Per graph being inferred (innermost last): values already in value_info or the outputs.
     var listed: [Set<ValueID>] = []
+    /// Rules resolved so far. Graphs repeat a few operators: a short list compared by name (small
+    /// strings compare in a word or two) is cheaper than hashing two strings per node.
+    var resolvedRules: [(domain: String, op: String, opset: Int, rule: ShapeRule?)] = []
 
     init(rules: ShapeRuleRegistry, model: Model, writeBack: Bool) {
         var functions: [String: Function] = [:]
@@ -166,6 +169,15 @@ struct InferenceRun {
         }
         if sorted { return g.order }
         return (try? g.topologicalOrder()) ?? g.order
+    }
+
+    /// The rule in force for (domain, op) at `opset` (`ShapeRuleRegistry.rule`), remembered for the
+    /// first 32 operators met.
+    mutating func rule(domain: String, op: String, opset: Int) -> ShapeRule? {
+        for r in resolvedRules where r.opset == opset && r.op == op && r.domain == domain { return r.rule }
+        let rule = rules.rule(domain: domain, op: op, opset: opset)
+        if resolvedRules.count < 32 { resolvedRules.append((domain, op, opset, rule)) }
+        return rule
     }
 
     /// Infers one graph; returns the types of its outputs.
@@ -235,30 +247,28 @@ struct InferenceRun {
             if writeBack { g[node: id].attributes[k].value = .graph(sub) }
         }
         let domain = OperatorDomain.canonical(node.domain)
-        var declared: [InferredType?] = []
-        declared.reserveCapacity(node.outputs.count)
-        for case let v in node.outputs {
-            if let v, let t = g[value: v].type { declared.append(InferredType(t)) } else { declared.append(nil) }
-        }
-        var inferred: [InferredType?] = Array(repeating: nil, count: node.outputs.count)
-        var values: [[SymDim]?] = Array(repeating: nil, count: node.outputs.count)
-        let opLabel = domain.isEmpty ? node.opType : "\(domain):\(node.opType)"
+        // Per output: the inferred type and values (empty when there are none: no allocation).
+        var inferred: [InferredType?] = []
+        var values: [[SymDim]?] = []
+        var opLabel: String { domain.isEmpty ? node.opType : "\(domain):\(node.opType)" }
         if !functions.isEmpty, let function = functions["\(node.domain):\(node.opType)"] {
             if let outs = inferCall(function, node: node, inputTypes: inputTypes) {
-                for k in 0..<min(outs.count, inferred.count) { inferred[k] = outs[k] }
+                inferred = Array(outs.prefix(node.outputs.count))
             } else {
                 unsupported.insert(opLabel + " (local function)")
             }
-        } else if let rule = rules.rule(domain: domain, op: node.opType, opset: opsets[domain] ?? 0) {
-            inputValues.reserveCapacity(node.inputs.count)
-            inputTensors.reserveCapacity(node.inputs.count)
-            for case let v in node.inputs {
-                if let v {
-                    inputValues.append(scope.value(v, in: g))
-                    inputTensors.append(scope.tensor(v, in: g))
-                } else {
-                    inputValues.append(nil)
-                    inputTensors.append(nil)
+        } else if let rule = rule(domain: domain, op: node.opType, opset: opsets[domain] ?? 0) {
+            // Known elements and constant tensors of the inputs; left empty (no allocation) when
+            // no input has any, which is most nodes (NodeContext reads past the end as nil).
+            for (k, slot) in node.inputs.enumerated() {
+                guard let v = slot else { continue }
+                if let known = scope.value(v, in: g) {
+                    if inputValues.isEmpty { inputValues = Array(repeating: nil, count: node.inputs.count) }
+                    inputValues[k] = known
+                }
+                if let t = scope.tensor(v, in: g) {
+                    if inputTensors.isEmpty { inputTensors = Array(repeating: nil, count: node.inputs.count) }
+                    inputTensors[k] = t
                 }
             }
             var ctx = NodeContext(node: node, opset: opsets[domain] ?? 0, inputTypes: inputTypes,
@@ -278,18 +288,19 @@ struct InferenceRun {
         }
         for (k, slot) in node.outputs.enumerated() {
             guard let out = slot else { continue }
-            var merged = declared[k]
+            let declared = g[value: out].type.map(InferredType.init)
+            var merged = declared
             do {
-                merged = try InferredType.merge(inferred: inferred[k], declared: declared[k])
+                merged = try InferredType.merge(inferred: k < inferred.count ? inferred[k] : nil, declared: declared)
             } catch let c as TypeConflict {
                 issue("shape.conflict", "output '\(g.name(of: out))': \(c.message)", path: path, index: index, node: node,
                       field: "output[\(k)]")
             } catch {}
             if let merged {
                 scope.types[Int(out.index)] = merged
-                if merged != declared[k] { write(merged, to: out, in: &g, listInValueInfo: true) }
+                if merged != declared { write(merged, to: out, in: &g, listInValueInfo: true) }
             }
-            if let v = values[k] { scope.values[Int(out.index)] = v }
+            if k < values.count, let v = values[k] { scope.values[Int(out.index)] = v }
         }
         if node.opType == OpType.constant, domain.isEmpty, let out = node.outputs.first ?? nil,
            case .tensor(let t)? = node.attribute("value")?.value {
