@@ -86,23 +86,14 @@ func fuseIntoConv(_ conv: NodeID, _ affine: ChannelAffine, y: ValueID, _ m: Matc
     let node = m[conv]
     let transposed = node.opType == FusionOp.convTranspose
     let wv = try m.input(conv, 1)
-    guard let w = m.floatConstant(wv) else { throw NoMatch("\(node.label) weight is not a float constant") }
+    guard let w = m.constant(wv), isFusableFloat(w.dataType) else { throw NoMatch("\(node.label) weight is not a float constant") }
     try require(w.dims.count >= 3, "\(node.label) weight has rank \(w.dims.count)")
     let group = Int(try m.int(conv, "group", 1))
     try require(group >= 1 && Int(w.dims[0]) % group == 0, "\(node.label) has group \(group)")
     let d0 = Int(w.dims[0]), d1 = Int(w.dims[1])
     let outChannels = transposed ? d1 * group : d0
     let a = try affine.expanded(to: outChannels)
-    let inner = w.values.count / max(1, d0 * d1)
-    var wNew = w.values
-    for i in 0..<d0 {
-        for j in 0..<d1 {
-            // case 1: channel i; case 2: group of input channel i, then column j within it
-            let o = transposed ? (i / max(1, d0 / group)) * d1 + j : i
-            let base = (i * d1 + j) * inner
-            for k in 0..<inner { wNew[base + k] *= a.scale[o] }
-        }
-    }
+    let inner = Int(w.dims.dropFirst(2).reduce(1, *))
     var bias = [Double](repeating: 0, count: outChannels)
     if let bv = m.optionalInput(conv, 2) {
         guard let b = m.floatConstant(bv), b.values.count == outChannels else {
@@ -111,10 +102,16 @@ func fuseIntoConv(_ conv: NodeID, _ affine: ChannelAffine, y: ValueID, _ m: Matc
         bias = b.values
     }
     for c in 0..<outChannels { bias[c] = bias[c] * a.scale[c] + a.shift[c] }
+    // Block (i, j) of the weight is one kernel: case 1 scales it by channel i; case 2 by the output
+    // channel of column j in the group of input channel i.
+    guard let wNew = scaledBlocks(w, blockSize: inner, factor: { b in
+        let i = b / d1, j = b % d1
+        return a.scale[transposed ? (i / (d0 / group)) * d1 + j : i]
+    }) else { throw NoMatch("\(node.label) weight cannot be read") }
     var patch = Patch()
-    let wRef = patch.initializer(m.name(wv) + "_fused", makeTensor(wNew, dims: w.dims, type: w.type))
+    let wRef = patch.initializer(m.name(wv) + "_fused", wNew)
     let bRef = patch.initializer((m.optionalInput(conv, 2).map(m.name) ?? node.name + "_bias") + "_fused",
-                                 makeTensor(bias, dims: [Int64(outChannels)], type: w.type))
+                                 makeTensor(bias, dims: [Int64(outChannels)], type: w.dataType))
     let x = try m.input(conv, 0)
     patch.replace(y, withCopyOf: node, inputs: [.existing(x), wRef, bRef], in: m.graph)
     return patch
@@ -124,7 +121,9 @@ func fuseIntoConv(_ conv: NodeID, _ affine: ChannelAffine, y: ValueID, _ m: Matc
 func fuseIntoGemm(_ gemm: NodeID, _ affine: ChannelAffine, y: ValueID, _ m: Matcher) throws(NoMatch) -> Patch {
     let node = m[gemm]
     let bv = try m.input(gemm, 1)
-    guard let b = m.floatConstant(bv), b.dims.count == 2 else { throw NoMatch("Gemm B is not a 2-D float constant") }
+    guard let b = m.constant(bv), isFusableFloat(b.dataType), b.dims.count == 2 else {
+        throw NoMatch("Gemm B is not a 2-D float constant")
+    }
     let transB = try m.int(gemm, "transB", 0) != 0
     let beta = Double(try m.float(gemm, "beta", 1))
     let n = Int(transB ? b.dims[0] : b.dims[1])
@@ -139,12 +138,11 @@ func fuseIntoGemm(_ gemm: NodeID, _ affine: ChannelAffine, y: ValueID, _ m: Matc
             c = ct.values.map { $0 * beta }
         }
     }
-    let bNew = scaledColumns(b.values, dims: b.dims, transposed: transB, by: a.scale)
     for j in 0..<n { c[j] = c[j] * a.scale[j] + a.shift[j] }
     var patch = Patch()
-    let bRef = patch.initializer(m.name(bv) + "_fused", makeTensor(bNew, dims: b.dims, type: b.type))
+    let bRef = patch.initializer(m.name(bv) + "_fused", try scaledColumns(b, transposed: transB, by: a.scale))
     let cRef = patch.initializer((m.optionalInput(gemm, 2).map(m.name) ?? node.name + "_bias") + "_fused",
-                                 makeTensor(c, dims: [Int64(n)], type: b.type))
+                                 makeTensor(c, dims: [Int64(n)], type: b.dataType))
     patch.replace(y, withCopyOf: node, inputs: [.existing(try m.input(gemm, 0)), bRef, cRef], setting: [Attribute("beta", .float(1))], in: m.graph)
     return patch
 }
@@ -154,14 +152,15 @@ func fuseIntoMatMul(_ mm: NodeID, _ affine: ChannelAffine, y: ValueID, _ m: Matc
     try require(m.scope.opset >= 7, "Gemm before opset 7 does not broadcast C")
     let av = try m.input(mm, 0), bv = try m.input(mm, 1)
     try require(try m.knownRank(av) == 2, "MatMul input A is not 2-D")
-    guard let b = m.floatConstant(bv), b.dims.count == 2 else { throw NoMatch("MatMul B is not a 2-D float constant") }
-    try require(b.type != .bfloat16 || m.scope.opset >= 13, "Gemm takes bfloat16 from opset 13")
+    guard let b = m.constant(bv), isFusableFloat(b.dataType), b.dims.count == 2 else {
+        throw NoMatch("MatMul B is not a 2-D float constant")
+    }
+    try require(b.dataType != .bfloat16 || m.scope.opset >= 13, "Gemm takes bfloat16 from opset 13")
     let n = Int(b.dims[1])
     let a = try affine.expanded(to: n)
-    let bNew = scaledColumns(b.values, dims: b.dims, transposed: false, by: a.scale)
     var patch = Patch()
-    let bRef = patch.initializer(m.name(bv) + "_fused", makeTensor(bNew, dims: b.dims, type: b.type))
-    let cRef = patch.initializer(m[mm].name + "_bias_fused", makeTensor(a.shift, dims: [Int64(n)], type: b.type))
+    let bRef = patch.initializer(m.name(bv) + "_fused", try scaledColumns(b, transposed: false, by: a.scale))
+    let cRef = patch.initializer(m[mm].name + "_bias_fused", makeTensor(a.shift, dims: [Int64(n)], type: b.dataType))
     let out = patch.node1(FusionOp.gemm, name: m[mm].name, inputs: [.existing(av), bRef, cRef],
                           output: m.name(y), type: m.graph[value: y].type)
     patch.replace(y, with: out)
@@ -170,11 +169,10 @@ func fuseIntoMatMul(_ mm: NodeID, _ affine: ChannelAffine, y: ValueID, _ m: Matc
 
 /// A 2-D matrix with column `n` of its logical `[K, N]` view (row `n` when `transposed`) scaled by
 /// `scale[n]`.
-func scaledColumns(_ values: [Double], dims: [Int64], transposed: Bool, by scale: [Double]) -> [Double] {
-    var out = values
-    let rows = Int(dims[0]), cols = Int(dims[1])
-    for r in 0..<rows {
-        for c in 0..<cols { out[r * cols + c] *= scale[transposed ? r : c] }
-    }
-    return out
+func scaledColumns(_ t: Tensor, transposed: Bool, by scale: [Double]) throws(NoMatch) -> Tensor {
+    let cols = Int(t.dims[1])
+    let result = transposed ? scaledBlocks(t, blockSize: cols, factor: { scale[$0] })
+        : scaledBlocks(t, blockSize: 1, factor: { scale[$0 % cols] })
+    guard let result else { throw NoMatch("weight '\(t.name)' cannot be read") }
+    return result
 }
