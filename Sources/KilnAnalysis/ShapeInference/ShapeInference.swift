@@ -138,7 +138,8 @@ struct InferenceRun {
     var unsupported: Set<String> = []
     var valuesInferred = 0
     /// Per graph being inferred (innermost last): values already in value_info or the outputs.
-    var listed: [Set<ValueID>] = []
+    /// (By value index: one flag per value, no hashing.)
+    var listed: [[Bool]] = []
     /// Rules resolved so far. Graphs repeat a few operators: a short list compared by name (small
     /// strings compare in a word or two) is cheaper than hashing two strings per node.
     var resolvedRules: [(domain: String, op: String, opset: Int, rule: ShapeRule?)] = []
@@ -185,7 +186,14 @@ struct InferenceRun {
                              inputOverrides: [InferredType?]?) -> [InferredType?] {
         let valueCount = g.valueIDs.last.map { Int($0.index) + 1 } ?? 0
         let scope = InferenceScope(parent: parent, valueCount: valueCount)
-        listed.append(writeBack ? Set(g.valueInfo).union(g.outputs) : [])
+        if writeBack {
+            var flags = [Bool](repeating: false, count: valueCount)
+            for id in g.valueInfo { flags[Int(id.index)] = true }
+            for id in g.outputs { flags[Int(id.index)] = true }
+            listed.append(flags)
+        } else {
+            listed.append([])
+        }
         defer { listed.removeLast() }
         for (k, id) in g.inputs.enumerated() {
             let declared = g[value: id].type.map(InferredType.init)
@@ -251,13 +259,14 @@ struct InferenceRun {
         var inferred: [InferredType?] = []
         var values: [[SymDim]?] = []
         var opLabel: String { domain.isEmpty ? node.opType : "\(domain):\(node.opType)" }
+        let opset = opsets[domain] ?? 0
         if !functions.isEmpty, let function = functions["\(node.domain):\(node.opType)"] {
             if let outs = inferCall(function, node: node, inputTypes: inputTypes) {
                 inferred = Array(outs.prefix(node.outputs.count))
             } else {
                 unsupported.insert(opLabel + " (local function)")
             }
-        } else if let rule = rule(domain: domain, op: node.opType, opset: opsets[domain] ?? 0) {
+        } else if let rule = rule(domain: domain, op: node.opType, opset: opset) {
             // Known elements and constant tensors of the inputs; left empty (no allocation) when
             // no input has any, which is most nodes (NodeContext reads past the end as nil).
             for (k, slot) in node.inputs.enumerated() {
@@ -271,7 +280,7 @@ struct InferenceRun {
                     inputTensors[k] = t
                 }
             }
-            var ctx = NodeContext(node: node, opset: opsets[domain] ?? 0, inputTypes: inputTypes,
+            var ctx = NodeContext(node: node, opset: opset, inputTypes: inputTypes,
                                   inputValues: inputValues, inputTensors: inputTensors,
                                   subgraphOutputs: subOutputs)
             do {
@@ -341,7 +350,8 @@ struct InferenceRun {
         valuesInferred += 1
         guard writeBack else { return }
         g[value: id].type = type.valueType(base: g[value: id].type)
-        if listInValueInfo && listed[listed.count - 1].insert(id).inserted {
+        if listInValueInfo && !listed[listed.count - 1][Int(id.index)] {
+            listed[listed.count - 1][Int(id.index)] = true
             g.appendValueInfo(id)
         }
     }
