@@ -108,6 +108,19 @@ import KilnIR
         #expect(try m.graph[node: m.graph.order[0]].int("axis") == -2)
     }
 
+    /// `LN(x) * gamma + residual`: the residual is not a bias, so the LayerNorm ends at the Mul.
+    @Test func layerNormBeforeAResidualAdd() throws {
+        var n = Net(opset: 17)
+        let x = n.input("x", [2, 3, 8]), residual = n.input("r", [2, 3, 8])
+        let d = n.op("Sub", [x, n.op("ReduceMean", [x], [ints("axes", [-1])])])
+        let v = n.op("ReduceMean", [n.op("Pow", [d, n.scalar("two", 2)])], [ints("axes", [-1])])
+        let nrm = n.op("Div", [d, n.op("Sqrt", [n.op("Add", [v, n.scalar("eps", 1e-5)])])])
+        let y = n.op("Mul", [nrm, n.random("gamma", [8], in: 0.5...1.5)])
+        n.output(n.op("Add", [residual, y]))
+        let m = try fuse(n.model, ["fuse-layernorm"])
+        #expect(ops(m) == ["LayerNormalization", "Add"])
+    }
+
     @Test func layerNormWithoutAffineGetsOnes() throws {
         var n = Net(opset: 17)
         let x = n.input("x", [3, 8])

@@ -11,8 +11,8 @@ import KilnIR
 /// Scale and bias must broadcast into the normalized shape `x.shape[-k:]` (rank <= k once leading
 /// 1s are dropped, so the Mul/Add never enlarge the result); constants that broadcast are expanded
 /// to that shape (which must then be static), runtime values must have exactly that shape.
-/// The rewrite roots at the last matched node and refuses a partial match whose result is scaled
-/// or shifted by a constant next (the longer match fires at that node instead).
+/// The rewrite roots at the last matched node and refuses a partial match whose result the next
+/// node scales or shifts into a longer match (which fires at that node instead).
 /// LayerNormalization computes in float32 for float16 inputs (`stash_type = 1`), a little more
 /// accurately than the decomposed float16 graph.
 struct LayerNormPattern: FusionPattern {
@@ -58,7 +58,10 @@ enum NormalizationMatch {
         var eps: Double
     }
 
-    static func rewrite(_ root: NodeID, _ graph: Graph, _ scope: GraphScope, kind: Kind) throws(NoMatch) -> Patch {
+    /// With `deferToLonger`, a match whose result the next node extends into a match of its own is
+    /// refused (that longer match fires at the next node).
+    static func rewrite(_ root: NodeID, _ graph: Graph, _ scope: GraphScope, kind: Kind,
+                        deferToLonger: Bool = true) throws(NoMatch) -> Patch {
         let m = Matcher(graph, scope)
         let z = try m.output(root)
         guard let type = m.type(z), isFusableFloat(type) else { throw NoMatch("output type is not floating point") }
@@ -80,12 +83,12 @@ enum NormalizationMatch {
             try m.interior(v)
         }
         let c = try core(v, kind, m, isRoot: v == z)
-        if beta == nil, let next = m.graph[value: z].uses.first?.node, m.graph[value: z].uses.count == 1,
+        if deferToLonger, beta == nil, let next = m.graph[value: z].uses.first?.node, m.graph[value: z].uses.count == 1,
            !m.graph.isGraphOutput(z) {
             let op = m[next].opType
             let extends = (op == FusionOp.add && kind == .layer) || (op == FusionOp.mul && gamma == nil)
-            let other = m[next].inputs.compactMap { $0 }.first { $0 != z }
-            try require(!(extends && other.map { m.constant($0) != nil } == true),
+            // Refuse only when the longer match really fires there.
+            try require(!(extends && (try? rewrite(next, graph, scope, kind: kind, deferToLonger: false)) != nil),
                         "the normalization continues at \(m[next].label)")
         }
         // The last k axes.
