@@ -117,7 +117,7 @@ struct GraphAlignment {
             if candidates.isEmpty {
                 for h in constants {
                     guard let vs = b.constantsByHash[h], vs.count <= 8 else { continue }
-                    for v in vs { b.consumers(of: v, throughUnpaired: bToA, depth: 0).prefix(16).forEach(consider) }
+                    for v in vs { b.consumers(of: v, throughUnpaired: bToA, depth: 0, limit: 16).forEach(consider) }
                 }
             }
             if !nx.name.isEmpty, let y = b.nodeByName[nx.name] { consider(y) }
@@ -233,8 +233,9 @@ struct GraphSide {
     }
 
     /// Nodes reading `value`, and (up to `depth` steps) the nodes reading the outputs of readers
-    /// that have no partner yet.
-    func consumers(of value: ValueID, throughUnpaired paired: [NodeID: NodeID], depth: Int) -> [NodeID] {
+    /// that have no partner yet; at most `limit` of them (a value read by thousands of nodes, such
+    /// as a shared scalar, must not make the search quadratic).
+    func consumers(of value: ValueID, throughUnpaired paired: [NodeID: NodeID], depth: Int, limit: Int = 64) -> [NodeID] {
         var out: [NodeID] = []
         var frontier = [value]
         var seen = Set<NodeID>()
@@ -243,6 +244,7 @@ struct GraphSide {
             for v in frontier {
                 for u in graph[value: v].uses where seen.insert(u.node).inserted {
                     out.append(u.node)
+                    if out.count >= limit { return out }
                     if level < depth && paired[u.node] == nil {
                         next.append(contentsOf: graph[node: u.node].outputs.compactMap { $0 })
                     }
