@@ -21,6 +21,21 @@ import KilnIR
         #expect(m.graph.initializerOrder.count == 2)
     }
 
+    /// Double weights take the typed path of `scaledBlocks` (float32 reads the payload directly).
+    @Test func batchNormIntoDoubleConv() throws {
+        var n = Net(opset: 15)
+        let x = n.input("x", [1, 2, 4, 4], .double)
+        func d(_ name: String, _ dims: [Int64], in range: ClosedRange<Float> = -1...1) -> ValueID {
+            let count = Int(dims.reduce(1, *))
+            let values = pseudoRandom(count, seed: UInt64(name.count * 7 + count), in: range).map { Double($0) }
+            return n.tensor(name, makeTensor(values, dims: dims, type: .double))
+        }
+        let conv = n.op("Conv", [x, d("w", [3, 2, 3, 3])], [ints("pads", [1, 1, 1, 1])])
+        n.output(n.op("BatchNormalization", [conv, d("g", [3], in: 0.5...1.5), d("b", [3]), d("mean", [3]), d("var", [3], in: 0.5...2)]))
+        let m = try fuse(n.model, ["fuse-batchnorm"])
+        #expect(ops(m) == ["Conv"])
+    }
+
     @Test func batchNormIntoGroupedConvTranspose() throws {
         var n = Net(opset: 15)
         let x = n.input("x", [1, 4, 5, 5])

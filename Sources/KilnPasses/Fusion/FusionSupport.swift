@@ -257,6 +257,7 @@ func makeTensor(_ values: [Double], dims: [Int64], type: DataType) -> Tensor {
 /// `factor(block index)`: each product computed in double and rounded once to the tensor's type,
 /// without widening the whole tensor (weights of a ResNet-50 are 100 MB).
 func scaledBlocks(_ t: Tensor, blockSize: Int, factor: (Int) -> Double) -> Tensor? {
+    if let fast = scaledFloatBlocks(t, blockSize: blockSize, factor: factor) { return fast }
     guard blockSize > 0, let tv = try? TensorValue(t) else { return nil }
     let storage: TensorStorage
     switch tv.storage {
@@ -267,6 +268,32 @@ func scaledBlocks(_ t: Tensor, blockSize: Int, factor: (Int) -> Double) -> Tenso
     default: return nil
     }
     return TensorValue(shape: tv.shape, storage: storage).irTensor()
+}
+
+/// The float32 `raw_data` case of `scaledBlocks`, read straight from the (possibly memory-mapped)
+/// payload into one new buffer: no intermediate arrays.
+private func scaledFloatBlocks(_ t: Tensor, blockSize: Int, factor: (Int) -> Double) -> Tensor? {
+    guard blockSize > 0, t.dataType == .float, case .raw(let bytes) = t.storage, let n64 = t.elementCount,
+          bytes.count == Int(n64) * 4 else { return nil }
+    let n = Int(n64)
+    let out = UnsafeMutableRawPointer.allocate(byteCount: max(n * 4, 1), alignment: 16)
+    let dst = out.bindMemory(to: Float.self, capacity: max(n, 1))
+    bytes.withUnsafeBytes { src in
+        var start = 0, block = 0
+        while start < n {
+            let f = factor(block)
+            let end = min(start + blockSize, n)
+            for k in start..<end {
+                dst[k] = Float(Double(src.loadUnaligned(fromByteOffset: 4 * k, as: Float.self)) * f)
+            }
+            start = end
+            block += 1
+        }
+    }
+    let storage = ByteStorage(base: UnsafeRawPointer(out), count: n * 4, origin: nil) { p, _ in
+        UnsafeMutableRawPointer(mutating: p).deallocate()
+    }
+    return Tensor(dataType: .float, dims: t.dims, storage: .raw(TensorBytes(storage: storage)))
 }
 
 private func scaled<T: TensorElement>(_ e: ContiguousArray<T>, _ blockSize: Int, _ factor: (Int) -> Double) -> ContiguousArray<T> {
