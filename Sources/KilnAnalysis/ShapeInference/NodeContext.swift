@@ -12,7 +12,12 @@ public struct NodeContext {
     /// Output types of each subgraph attribute (by attribute name), inferred before the rule runs.
     public let subgraphOutputs: [String: [InferredType?]]
     public internal(set) var outputTypes: [InferredType?]
-    public internal(set) var outputValues: [[SymDim]?]
+    /// The known elements of each output (nil where none); see `setValues`.
+    public var outputValues: [[SymDim]?] {
+        knownOutputValues.isEmpty ? Array(repeating: nil, count: node.outputs.count) : knownOutputValues
+    }
+    /// `outputValues`, but empty (no allocation) until a rule sets one: most nodes set none.
+    private(set) var knownOutputValues: [[SymDim]?] = []
     /// Which input slots are present (not past the end, not empty), when they are not the node's
     /// own (after `remapInputs`/`replaceValues`); nil: read `node.inputs` (no per-node array).
     let inputPresent: [Bool]?
@@ -27,7 +32,6 @@ public struct NodeContext {
         self.inputTensors = inputTensors
         self.subgraphOutputs = subgraphOutputs
         self.outputTypes = Array(repeating: nil, count: node.outputs.count)
-        self.outputValues = Array(repeating: nil, count: node.outputs.count)
     }
 
     // MARK: Inputs
@@ -76,8 +80,14 @@ public struct NodeContext {
 
     /// Records the elements of a small integer output (data propagation).
     public mutating func setValues(_ i: Int, _ values: [SymDim]?) {
-        guard i < outputValues.count, let values, values.count <= NodeContext.maxPropagatedElements else { return }
-        outputValues[i] = values
+        guard i < node.outputs.count, let values, values.count <= NodeContext.maxPropagatedElements else { return }
+        if knownOutputValues.isEmpty { knownOutputValues = Array(repeating: nil, count: node.outputs.count) }
+        knownOutputValues[i] = values
+    }
+
+    /// The known elements set for output `i` so far (`outputValues[i]` without building the array).
+    public func outputValue(_ i: Int) -> [SymDim]? {
+        i < knownOutputValues.count ? knownOutputValues[i] : nil
     }
 
     /// Largest tensor whose elements are propagated.

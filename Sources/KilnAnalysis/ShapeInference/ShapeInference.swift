@@ -286,7 +286,7 @@ struct InferenceRun {
             do {
                 try rule(&ctx)
                 inferred = ctx.outputTypes
-                values = ctx.outputValues
+                values = ctx.knownOutputValues  // empty when the rule set none
             } catch let e as KilnError {
                 issue("shape.error", e.message, path: path, index: index, node: node)
             } catch {

@@ -61,11 +61,7 @@ extension ProtoDecoder {
     }
 
     private func string(_ bytes: UnsafeRawBufferPointer, field: String) throws -> String {
-        // Names are almost always ASCII: no validation needed then.
-        var ascii = true
-        for b in bytes where b >= 0x80 { ascii = false; break }
-        if ascii { return String(decoding: bytes, as: UTF8.self) }
-        guard let s = String(validating: bytes, as: UTF8.self) else {
+        guard let s = wireString(bytes) else {
             throw error("field '\(field)' is not valid UTF-8")
         }
         return s

@@ -179,7 +179,7 @@ extension ProtoDecoder {
                 type = Int32(truncatingIfNeeded: try v.readVarint())
             case (8, .lengthDelimited):
                 let s = UnsafeRawBufferPointer(rebasing: buf[f.payload])
-                guard let text = String(validating: s, as: UTF8.self) else { return nil }
+                guard let text = wireString(s) else { return nil }
                 name = text
             case (9, .lengthDelimited):
                 guard dataField == nil || dataField == 9 else { return nil }

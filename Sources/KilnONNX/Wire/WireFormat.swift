@@ -20,6 +20,13 @@ struct WireError: Error {
 }
 
 /// Reads fields from a byte range. Offsets are absolute positions in `buffer`.
+/// A protobuf `string` field's bytes as a String, nil when they are not UTF-8. Names are almost
+/// always ASCII, which needs no validation (one pass looking for a byte >= 0x80).
+func wireString(_ bytes: UnsafeRawBufferPointer) -> String? {
+    for b in bytes where b >= 0x80 { return String(validating: bytes, as: UTF8.self) }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
 struct WireReader {
     let buffer: UnsafeRawBufferPointer
     var position: Int

@@ -57,7 +57,7 @@ enum ElementwiseRules {
             let dims = try Broadcast.inputs(ctx, Array(0..<ctx.inputCount))
             ctx.setOutput(0, ctx.elementType(0), dims)
             propagateArithmetic(&ctx)
-            if ctx.outputValues[0] == nil { propagateConstants(&ctx) }
+            if ctx.outputValue(0) == nil { propagateConstants(&ctx) }
         }
         r.register(comparison) { ctx in
             ctx.setOutput(0, .bool, try Broadcast.inputs(ctx, [0, 1]))
