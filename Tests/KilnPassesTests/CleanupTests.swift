@@ -135,6 +135,20 @@ import KilnEvaluator
         #expect(m.opTypes == ["Add"])
     }
 
+    @Test func dropoutWithAConstantFalseTrainingModeGoes() throws {
+        var b = ModelBuilder()
+        b.input("x", [2, 3])
+        b.floats("ratio", [0.5], [])
+        b.initializer("train", Tensor(dataType: .bool, dims: [], storage: .raw(TensorBytes([0]))))
+        b.node("Relu", ["x"], ["r"])
+        b.node("Dropout", ["r", "ratio", "train"], ["y", ""])
+        b.output("y")
+        let (m, _) = try optimized(b.model, [NoOpEliminationPass()])
+        #expect(m.opTypes == ["Relu"])
+        #expect(m.outputNames == ["y"])
+        try expectSameOutputs(b.model, m, ["x": sample([2, 3])])
+    }
+
     @Test func trainingDropoutAndReversingSliceStay() throws {
         var b = ModelBuilder()
         b.input("x", [2, 3])

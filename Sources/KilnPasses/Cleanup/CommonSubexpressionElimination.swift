@@ -16,34 +16,27 @@ public struct CommonSubexpressionEliminationPass: Pass {
     public let name = "cse"
     public init() {}
 
-    struct Key: Hashable {
-        var opType: String
-        var domain: String
-        var overload: String
-        var attributes: [Attribute]
-        var inputs: [ValueID?]
-        var outputSlots: [Bool]
-    }
-
     public func run(on model: inout Model, context: PassContext) throws -> PassResult {
         try model.transformGraphs { graph, scope in
-            var seen: [Key: NodeID] = [:]
+            // Open addressing on the node hash: no key objects, bytes compared only on a hash match.
+            var table: [Int: NodeID] = [:]
             var target: [ValueID: ValueID] = [:]
             var pairs: [(old: ValueID, new: ValueID)] = []
+            let facts = PassFacts(graph)
             for id in graph.order {
-                let node = graph[node: id]
-                guard !PassOp.nonDeterministic.contains(node.opType) || !node.isDefaultDomain,
-                      !node.hasSubgraphs, !node.outputs.isEmpty else { continue }  // rule 2
-                let key = Key(opType: node.opType, domain: node.isDefaultDomain ? "" : node.domain,
-                              overload: node.overload, attributes: node.attributes,
-                              inputs: node.inputs.map { $0.map { target[$0] ?? $0 } },
-                              outputSlots: node.outputs.map { $0 != nil })
-                guard let first = seen[key] else { seen[key] = id; continue }
+                guard eligible(graph[node: id]) else { continue }  // rule 2
+                var slot = hash(graph[node: id], target)
+                var first: NodeID? = nil
+                while let other = table[slot] {
+                    if same(graph[node: other], graph[node: id], target) { first = other; break }
+                    slot &+= 1
+                }
+                guard let first else { table[slot] = id; continue }
                 let kept = graph[node: first].outputs
                 var merged: [(ValueID, ValueID)] = []
-                for (k, out) in node.outputs.enumerated() {
+                for (k, out) in graph[node: id].outputs.enumerated() {
                     guard let out, let keep = kept[k] else { continue }
-                    if !PassFacts(graph).isUnused(out, scope: scope) && !graph.canForward(out, to: keep, scope: scope) {
+                    if !facts.isUnused(out, scope: scope) && !graph.canForward(out, to: keep, scope: scope) {
                         merged = []
                         break
                     }
@@ -59,5 +52,31 @@ public struct CommonSubexpressionEliminationPass: Pass {
             result.count("nodes removed", effect.nodesRemoved)
             return result
         }
+    }
+
+    func eligible(_ node: Node) -> Bool {
+        !(node.isDefaultDomain && PassOp.nonDeterministic.contains(node.opType)) && !node.outputs.isEmpty
+            && !node.hasSubgraphs
+    }
+
+    /// Rule 1's identity of a computation, hashed (inputs after earlier merges).
+    func hash(_ node: Node, _ target: [ValueID: ValueID]) -> Int {
+        var h = Hasher()
+        h.combine(node.opType)
+        h.combine(node.isDefaultDomain ? "" : node.domain)
+        h.combine(node.overload)
+        h.combine(node.attributes)
+        for v in node.inputs { h.combine(v.map { target[$0] ?? $0 }) }
+        for o in node.outputs { h.combine(o != nil) }
+        return h.finalize()
+    }
+
+    /// Rule 1: whether `a` and `b` compute the same values.
+    func same(_ a: Node, _ b: Node, _ target: [ValueID: ValueID]) -> Bool {
+        guard a.opType == b.opType, a.isDefaultDomain == b.isDefaultDomain, a.isDefaultDomain || a.domain == b.domain,
+              a.overload == b.overload, a.inputs.count == b.inputs.count, a.outputs.count == b.outputs.count else { return false }
+        for (p, q) in zip(a.inputs, b.inputs) where p.map({ target[$0] ?? $0 }) != q.map({ target[$0] ?? $0 }) { return false }
+        for (p, q) in zip(a.outputs, b.outputs) where (p == nil) != (q == nil) { return false }
+        return a.attributes == b.attributes
     }
 }

@@ -17,7 +17,7 @@ public struct ConstantToInitializerPass: Pass {
     public func run(on model: inout Model, context: PassContext) throws -> PassResult {
         try model.transformGraphs { graph, scope in
             var items: [(value: ValueID, tensor: Tensor)] = []
-            for id in graph.order {
+            for id in graph.order where graph[node: id].opType == OpType.constant {
                 let node = graph[node: id]
                 guard node.opType == OpType.constant, node.domain.isEmpty || node.domain == "ai.onnx",
                       node.outputs.count == 1, let out = node.outputs[0], !graph.isGraphOutput(out),

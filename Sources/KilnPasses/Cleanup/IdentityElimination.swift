@@ -15,7 +15,7 @@ public struct IdentityEliminationPass: Pass {
     public func run(on model: inout Model, context: PassContext) throws -> PassResult {
         try model.transformGraphs { graph, scope in
             var pairs: [(old: ValueID, new: ValueID)] = []
-            for id in graph.order {
+            for id in graph.order where graph[node: id].opType == OpType.identity {
                 let node = graph[node: id]
                 guard node.opType == OpType.identity, node.domain.isEmpty || node.domain == "ai.onnx",
                       node.inputs.count == 1, let x = node.inputs[0],

@@ -23,7 +23,7 @@ public struct IfInliningPass: Pass {
     public func run(on model: inout Model, context: PassContext) throws -> PassResult {
         try model.transformGraphs { graph, scope in
             var result = PassResult()
-            for id in graph.order where graph.contains(id) {
+            for id in graph.order where graph.contains(id) && graph[node: id].opType == OpType.ifOp {
                 let node = graph[node: id]
                 guard node.opType == OpType.ifOp, node.isDefaultDomain,
                       let c = node.inputs.first ?? nil, let cond = graph.constantTensor(c), cond.elementCount == 1,

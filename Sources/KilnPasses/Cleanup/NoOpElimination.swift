@@ -28,7 +28,7 @@ public struct NoOpEliminationPass: Pass {
         try model.transformGraphs { graph, scope in
             var pairs: [(old: ValueID, new: ValueID)] = []
             let facts = PassFacts(graph)
-            for id in graph.order {
+            for id in graph.order where Self.candidates.contains(graph[node: id].opType) {
                 let node = graph[node: id]
                 guard node.isDefaultDomain, let x = node.inputs.first ?? nil,
                       let y = node.outputs.first ?? nil,
@@ -44,9 +44,15 @@ public struct NoOpEliminationPass: Pass {
         }
     }
 
+    static let candidates: Set<String> = [
+        PassOp.dropout, PassOp.cast, PassOp.castLike, PassOp.reshape, PassOp.expand, PassOp.squeeze, PassOp.transpose,
+        PassOp.pad, PassOp.slice, PassOp.concat, PassOp.split, PassOp.mul, PassOp.add, PassOp.div, PassOp.sub,
+        PassOp.unsqueeze,
+    ]
+
     /// The value `node`'s first output always equals, or nil.
     static func noOpSource(_ node: Node, x: ValueID, y: ValueID, facts: PassFacts, scope: GraphScope) throws -> ValueID? {
-        let same = facts.sameTensorType(x, y)
+        var same: Bool { facts.sameTensorType(x, y) }
         let onlyOutput = node.outputs.dropFirst().allSatisfy { facts.isUnused($0, scope: scope) }
         guard onlyOutput else { return nil }
         switch node.opType {

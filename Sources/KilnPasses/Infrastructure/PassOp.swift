@@ -48,6 +48,13 @@ extension Node {
 /// Read-only facts about values that the cleanup and folding passes share.
 struct PassFacts {
     let graph: Graph
+    /// Per constant: its one repeated element, or nil when its elements differ (or it is not a
+    /// small numeric constant). Many nodes often share one constant (a scale, a zero).
+    private let uniform = UniformCache()
+
+    final class UniformCache {
+        var values: [ValueID: Double?] = [:]
+    }
 
     init(_ graph: Graph) { self.graph = graph }
 
@@ -84,9 +91,16 @@ struct PassFacts {
 
     /// Whether constant `v` is numeric and every element equals `x`.
     func isConstant(_ v: ValueID, allEqualTo x: Double) -> Bool {
-        guard let t = graph.constantTensor(v), t.dataType != .string, t.dataType != .bool,
-              let n = t.elementCount, n <= 1 << 16, let tv = try? TensorValue(t) else { return false }
-        return tv.doubles.allSatisfy { $0 == x }
+        guard graph.isConstant(v) else { return false }
+        if let known = uniform.values[v] { return known == x }
+        var element: Double? = nil
+        if let t = graph.constantTensor(v), t.dataType != .string,
+           let n = t.elementCount, n > 0, n <= 1 << 16, let tv = try? TensorValue(t) {
+            let d = tv.doubles
+            if d.allSatisfy({ $0 == d[0] }) { element = d[0] }
+        }
+        uniform.values[v] = .some(element)
+        return element == x
     }
 
     /// Input `i` of `node`, when present.
