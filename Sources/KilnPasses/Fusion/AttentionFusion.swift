@@ -25,6 +25,7 @@ struct AttentionPattern: FusionPattern {
     var isOpsetFusion: Bool { true }
 
     func rewrite(_ root: NodeID, in graph: Graph, scope: GraphScope) throws(NoMatch) -> Patch {
+        try require(readsOutputOf(graph, root, [FusionOp.softmax]), "no operand is a Softmax output")
         let m = Matcher(graph, scope)
         let z = try m.output(root)
         let probs = try m.input(root, 0), v = try m.input(root, 1)

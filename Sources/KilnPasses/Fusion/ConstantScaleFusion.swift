@@ -19,6 +19,7 @@ struct ConstantScaleIntoProducer: FusionPattern {
     let rootOps: Set<String> = [FusionOp.mul, FusionOp.add, FusionOp.sub, FusionOp.div]
 
     func rewrite(_ root: NodeID, in graph: Graph, scope: GraphScope) throws(NoMatch) -> Patch {
+        try require(readsOutputOf(graph, root, [FusionOp.conv, FusionOp.convTranspose, FusionOp.gemm]), "no operand is a Conv/Gemm output")
         let m = Matcher(graph, scope)
         let z = try m.output(root)
         let op = m[root].opType

@@ -233,6 +233,35 @@ struct Matcher {
     }
 }
 
+/// Whether a node of one of `ops` produces an input of `root` within `depth` producer steps: a cheap
+/// structural test patterns run before matching in detail (most roots fail it, and a failure here
+/// builds no message).
+func reaches(_ graph: Graph, from root: NodeID, _ ops: [String], depth: Int) -> Bool {
+    var frontier = [root]
+    for _ in 0..<depth {
+        var next: [NodeID] = []
+        for n in frontier {
+            for case let v? in graph[node: n].inputs {
+                guard let p = graph.producer(of: v) else { continue }
+                let op = graph[node: p].opType
+                if ops.contains(where: { $0 == op }) { return true }
+                next.append(p)
+            }
+        }
+        if next.isEmpty { return false }
+        frontier = next
+    }
+    return false
+}
+
+/// Whether an input of `node` is produced by one of `ops`.
+func readsOutputOf(_ graph: Graph, _ node: NodeID, _ ops: [String]) -> Bool {
+    for case let v? in graph[node: node].inputs {
+        if let p = graph.producer(of: v), ops.contains(graph[node: p].opType) { return true }
+    }
+    return false
+}
+
 /// Whether the fusions can compute with and write tensors of this type.
 func isFusableFloat(_ t: DataType) -> Bool {
     t == .float || t == .double || t == .float16 || t == .bfloat16

@@ -17,6 +17,7 @@ struct GeluPattern: FusionPattern {
     var isOpsetFusion: Bool { true }
 
     func rewrite(_ root: NodeID, in graph: Graph, scope: GraphScope) throws(NoMatch) -> Patch {
+        try require(reaches(graph, from: root, [FusionOp.erf, FusionOp.tanh], depth: 4), "no Erf or Tanh near")
         let m = Matcher(graph, scope)
         let z = try m.output(root)
         guard let type = m.type(z), isFusableFloat(type) else { throw NoMatch("output type is not floating point") }

@@ -14,6 +14,7 @@ struct MatMulAddToGemm: FusionPattern {
     var minimumOpset: Int { 7 }
 
     func rewrite(_ add: NodeID, in graph: Graph, scope: GraphScope) throws(NoMatch) -> Patch {
+        try require(readsOutputOf(graph, add, [FusionOp.matMul]), "no Add operand is a MatMul output")
         let m = Matcher(graph, scope)
         let z = try m.output(add)
         let l = try m.input(add, 0), r = try m.input(add, 1)
@@ -53,6 +54,7 @@ struct TransposeIntoGemm: FusionPattern {
     let rootOps: Set<String> = [FusionOp.gemm]
 
     func rewrite(_ gemm: NodeID, in graph: Graph, scope: GraphScope) throws(NoMatch) -> Patch {
+        try require(readsOutputOf(graph, gemm, [FusionOp.transpose]), "no Gemm operand comes from a Transpose")
         let m = Matcher(graph, scope)
         let z = try m.output(gemm)
         var inputs: [Patch.Ref?] = m[gemm].inputs.map { $0.map { .existing($0) } }

@@ -62,6 +62,7 @@ enum NormalizationMatch {
     /// refused (that longer match fires at the next node).
     static func rewrite(_ root: NodeID, _ graph: Graph, _ scope: GraphScope, kind: Kind,
                         deferToLonger: Bool = true) throws(NoMatch) -> Patch {
+        try require(reaches(graph, from: root, [FusionOp.sqrt, FusionOp.pow], depth: 5), "no Sqrt or Pow near")
         let m = Matcher(graph, scope)
         let z = try m.output(root)
         guard let type = m.type(z), isFusableFloat(type) else { throw NoMatch("output type is not floating point") }

@@ -22,6 +22,7 @@ struct PadIntoConsumer: FusionPattern {
     var minimumOpset: Int { 2 }
 
     func rewrite(_ root: NodeID, in graph: Graph, scope: GraphScope) throws(NoMatch) -> Patch {
+        try require(readsOutputOf(graph, root, [FusionOp.pad]), "input is not produced by Pad")
         let m = Matcher(graph, scope)
         let node = m[root]
         let y = try m.output(root)
