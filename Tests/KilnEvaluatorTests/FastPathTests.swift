@@ -40,6 +40,11 @@ import Testing
                             attributes: [Attribute("group", .int(2)), Attribute("strides", .ints([2, 2])),
                                          Attribute("pads", .ints([1, 1, 1, 1]))], threads: threads)
         try expectAgreement("Conv", [Self.random([1, 8, 5, 5], seed: 4), Self.random([16, 8, 1, 1], seed: 5)], threads: threads)
+        // Batches with small feature maps go through one GEMM over every image's positions.
+        try expectAgreement("Conv", [Self.random([3, 8, 5, 5], seed: 20), Self.random([16, 8, 1, 1], seed: 21), Self.random([16], seed: 22)],
+                            threads: threads)
+        try expectAgreement("Conv", [Self.random([2, 4, 7, 7], seed: 23), Self.random([6, 4, 3, 3], seed: 24)],
+                            attributes: [Attribute("pads", .ints([1, 1, 1, 1]))], threads: threads)
         try expectAgreement("Conv", [Self.random([1, 64, 16, 16], seed: 6), Self.random([32, 64, 3, 3], seed: 7)],
                             attributes: [Attribute("pads", .ints([1, 1, 1, 1]))], threads: threads)
     }

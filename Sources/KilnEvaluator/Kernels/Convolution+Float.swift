@@ -17,36 +17,63 @@ extension ConvolutionKernels {
             && geo.padBegin.allSatisfy { $0 == 0 }
         let tapIndex = pointwise ? [] : geo.taps()
         let total = n * m * cols, threads = ctx.threads
-        var col = ContiguousArray<Float>(repeating: 0, count: pointwise ? 0 : rows * cols)
+        // Small feature maps make skinny GEMMs (7x7 = 49 columns in ResNet's last stage), where BLAS
+        // is slow: a batch then goes through one GEMM whose columns are every image's positions,
+        // and the result is scattered back to [n, m, positions].
+        let images = n > 1 && cols < 1024 ? n : 1
+        let width = images * cols, direct = pointwise && images == 1
+        var col = ContiguousArray<Float>(repeating: 0, count: direct ? 0 : rows * width)
+        var wide = ContiguousArray<Float>(repeating: 0, count: images > 1 ? mg * width : 0)
         let bias = b?.elements(as: Float.self)
         let out: ContiguousArray<Float> = filledArray(total) { po in
             xs.withUnsafeBufferPointer { px in
                 ws.withUnsafeBufferPointer { pw in
                     col.withUnsafeMutableBufferPointer { pcol in
-                        tapIndex.withUnsafeBufferPointer { pt in
-                            for img in 0..<n {
-                                for g in 0..<group {
-                                    let source = px.baseAddress! + (img * c + g * cg) * inCount
-                                    var bMatrix = UnsafePointer(source)
-                                    if !pointwise {
-                                        let colBase = pcol.baseAddress!, tapBase = pt.baseAddress!
-                                        parallelChunks(cg, threads: threads, grain: Swift.max(1, elementGrain / Swift.max(taps * cols, 1))) { channels in
-                                            for ch in channels {
-                                                let plane = source + ch * inCount
-                                                for t in 0..<taps {
-                                                    let dst = colBase + (ch * taps + t) * cols, idx = tapBase + t * cols
-                                                    for o in 0..<cols {
-                                                        let i = idx[o]
-                                                        dst[o] = i >= 0 ? plane[i] : 0
+                        wide.withUnsafeMutableBufferPointer { pwide in
+                            tapIndex.withUnsafeBufferPointer { pt in
+                                for first in stride(from: 0, to: n, by: images) {
+                                    for g in 0..<group {
+                                        let source = px.baseAddress! + (first * c + g * cg) * inCount
+                                        var bMatrix = UnsafePointer(source)
+                                        if !direct {
+                                            let colBase = pcol.baseAddress!
+                                            parallelChunks(cg, threads: threads, grain: Swift.max(1, elementGrain / Swift.max(taps * width, 1))) { channels in
+                                                for ch in channels {
+                                                    for i in 0..<images {
+                                                        let plane = source + (i * c + ch) * inCount
+                                                        if pointwise {
+                                                            (colBase + ch * width + i * cols).update(from: plane, count: cols)
+                                                            continue
+                                                        }
+                                                        for t in 0..<taps {
+                                                            let dst = colBase + (ch * taps + t) * width + i * cols
+                                                            let idx = pt.baseAddress! + t * cols
+                                                            for o in 0..<cols {
+                                                                let k = idx[o]
+                                                                dst[o] = k >= 0 ? plane[k] : 0
+                                                            }
+                                                        }
                                                     }
                                                 }
                                             }
+                                            bMatrix = UnsafePointer(colBase)
                                         }
-                                        bMatrix = UnsafePointer(colBase)
+                                        let a = pw.baseAddress! + g * mg * rows
+                                        if images == 1 {
+                                            parallelSgemm(m: mg, n: cols, k: rows, a: a, lda: rows, b: bMatrix, ldb: cols,
+                                                          c: po + (first * m + g * mg) * cols, ldc: cols, threads: threads)
+                                            continue
+                                        }
+                                        let w = pwide.baseAddress!
+                                        parallelSgemm(m: mg, n: width, k: rows, a: a, lda: rows, b: bMatrix, ldb: width,
+                                                      c: w, ldc: width, threads: threads)
+                                        parallelChunks(images * mg, threads: threads, grain: Swift.max(1, elementGrain / Swift.max(cols, 1))) { planes in
+                                            for p in planes {
+                                                let i = p / mg, oc = p % mg
+                                                (po + ((first + i) * m + g * mg + oc) * cols).initialize(from: w + oc * width + i * cols, count: cols)
+                                            }
+                                        }
                                     }
-                                    parallelSgemm(m: mg, n: cols, k: rows, a: pw.baseAddress! + g * mg * rows, lda: rows,
-                                                  b: bMatrix, ldb: cols, c: po + (img * m + g * mg) * cols, ldc: cols,
-                                                  threads: threads)
                                 }
                             }
                         }
