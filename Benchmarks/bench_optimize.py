@@ -35,7 +35,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +67,6 @@ def gen_gpt2(path: Path, layers: int, hidden: int, heads: int, vocab: int, max_p
     (Slice of a bool buffer by the sequence length, Where), Softmax, MatMul, c_proj, residual Add,
     MLP with GELU in tanh form; final LayerNorm. Weights are written to `<name>.data` one chunk at
     a time (at most ~16 MB in memory)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     data_name = path.name + ".data"
