@@ -463,6 +463,11 @@ def print_table(rows: list[Row]) -> None:
             pi = med([s.inner["load_save"] for s in r.peer])
             inner = "vs python in-process" if r.name.startswith(("check", "infer")) else "vs python load+save"
             print(f"{'':34s} {inner:22s} {fmt_s(kw):>10s} {fmt_s(pi):>10s} {ratio(kw, pi):>9s}")
+            if r.name.startswith(("check", "infer")):
+                # Issue 3's criterion: Kiln at least 5x faster than onnx (python time / kiln time).
+                ok = "meets" if kw and pw / kw >= 5 and pi / kw >= 5 else "below"
+                print(f"{'':34s} {'speed-up (python/kiln)':22s} {pw / kw:9.1f}x {pi / kw:9.1f}x  "
+                      f"(wall, in-process; {ok} 5x)")
         print(f"{'':34s} {'peak RSS':22s} {fmt_b(km):>10s} {fmt_b(pm) if r.peer else '-':>10s} {ratio(km, pm):>9s}")
         ka, pa = med([s.anon for s in r.kiln]), med([s.anon for s in r.peer])
         if ka:
