@@ -22,12 +22,13 @@ import KilnIR
         #expect(m.graph.initializerOrder.isEmpty)
     }
 
+    /// Also the ONNX function body's spelling: `Sum(1, erf)` instead of Add.
     @Test func erfGeluWithHalfFirstAndReciprocalScale() throws {
         var n = Net(opset: 21)
         let x = n.input("x", [3, 4])
         let h = n.op("Mul", [n.scalar("half", 0.5), x])
         let e = n.op("Erf", [n.op("Mul", [x, n.scalar("rsqrt2", 0.70710677)])])
-        n.output(n.op("Mul", [h, n.op("Add", [n.scalar("one", 1), e])]))
+        n.output(n.op("Mul", [h, n.op("Sum", [n.scalar("one", 1), e])]))
         let m = try fuse(n.model, ["fuse-gelu"])
         #expect(ops(m) == ["Gelu"])
     }

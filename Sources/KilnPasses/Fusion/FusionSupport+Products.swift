@@ -64,9 +64,11 @@ extension Matcher {
         return scalar(v)
     }
 
-    /// For `Add(a, b)` with one operand a one-element constant: the constant and the other operand.
+    /// For `Add(a, b)` (or a two-input `Sum`, as ONNX function bodies write it) with one operand a
+    /// one-element constant: the constant and the other operand.
     func addOfConstant(_ v: ValueID, maxConstantRank: Int) -> (constant: Double, other: ValueID, node: NodeID)? {
-        guard let n = producer(v, FusionOp.add), let a = optionalInput(n, 0), let b = optionalInput(n, 1) else { return nil }
+        guard let n = producer(v, FusionOp.add) ?? producer(v, "Sum"), graph[node: n].inputs.count == 2,
+              let a = optionalInput(n, 0), let b = optionalInput(n, 1) else { return nil }
         if let c = scalarConstant(b, maxConstantRank) { return (c, a, n) }
         if let c = scalarConstant(a, maxConstantRank) { return (c, b, n) }
         return nil
