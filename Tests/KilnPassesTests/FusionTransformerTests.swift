@@ -33,11 +33,12 @@ import KilnIR
         #expect(ops(m) == ["Gelu"])
     }
 
+    /// The inner sum as the ONNX function body writes it (`Sum`).
     @Test func tanhGeluWithPow() throws {
         var n = Net(opset: 20)
         let x = n.input("x", [2, 6])
         let c = n.op("Mul", [n.scalar("c", 0.044715), n.op("Pow", [x, n.scalar("three", 3)])])
-        let t = n.op("Mul", [n.scalar("k", 0.7978845608), n.op("Add", [x, c])])
+        let t = n.op("Mul", [n.scalar("k", 0.7978845608), n.op("Sum", [x, c])])
         let a = n.op("Add", [n.scalar("one", 1), n.op("Tanh", [t])])
         n.output(n.op("Mul", [n.op("Mul", [n.scalar("half", 0.5), x]), a]))
         let m = try fuse(n.model, ["fuse-gelu"])

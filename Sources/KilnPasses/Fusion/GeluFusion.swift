@@ -57,7 +57,8 @@ struct GeluPattern: FusionPattern {
         try require(rest.count == 1 && p.power(of: x) <= 1, "Tanh argument is not sqrt(2/pi) * (x + 0.044715 x^3)")
         let sum = rest[0]
         try m.interior(sum)
-        guard let add = m.producer(sum, FusionOp.add), let a = m.optionalInput(add, 0), let b = m.optionalInput(add, 1) else {
+        guard let add = m.producer(sum, FusionOp.add) ?? m.producer(sum, "Sum"), m[add].inputs.count == 2,
+              let a = m.optionalInput(add, 0), let b = m.optionalInput(add, 1) else {
             throw NoMatch("Tanh argument has no sum")
         }
         let power = p.power(of: x) == 1 ? 2 : 3
