@@ -56,7 +56,8 @@ extension ModelDiff {
                 for o in r.outputs {
                     lines.append("    output \(o.a): max |diff| \(fmt(o.maxAbsDiff)), max rel \(fmt(o.maxRelDiff)), cosine \(fmt(o.cosine))\(o.withinTolerance ? "" : "  << outside tolerance")")
                 }
-                lines.append("    intermediates compared \(r.intermediatesCompared), outside tolerance \(r.intermediatesDiverged)")
+                lines.append("    intermediates compared \(r.intermediatesCompared), outside tolerance \(r.intermediatesDiverged)"
+                             + (r.intermediatesSkipped > 0 ? ", \(r.intermediatesSkipped) not comparable (shapes differ)" : ""))
                 if let f = r.firstDivergence {
                     lines.append("    first divergence: \(f.a) (node \(f.node ?? "?")) max |diff| \(fmt(f.maxAbsDiff)), cosine \(fmt(f.cosine))")
                 }

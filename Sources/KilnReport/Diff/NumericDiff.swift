@@ -13,7 +13,8 @@ import KilnEvaluator
 ///    run; each run uses the next size from `sizes` (default 2, then 3), so a model that bakes a
 ///    dimension into a constant fails on at least one of them.
 /// 3. Intermediates compared are the outputs of paired nodes, slot by slot, when both models
-///    produced them (a value folded into a constant in one model is not observed there).
+///    produced them (a value folded into a constant in one model is not observed there); a pair
+///    whose shapes differ is not comparable and only counted (`intermediatesSkipped`).
 public struct NumericDiff: Encodable, Sendable {
     public struct Comparison: Encodable, Sendable, Equatable {
         public var a: String
@@ -32,6 +33,9 @@ public struct NumericDiff: Encodable, Sendable {
         public var outputs: [Comparison]
         public var intermediatesCompared: Int
         public var intermediatesDiverged: Int
+        /// Paired intermediates of different shapes (a rewrite changed the layout, e.g. a fused
+        /// attention reads K untransposed): not comparable, so not counted as divergences.
+        public var intermediatesSkipped: Int
         /// The first intermediate (in A's order) outside tolerance.
         public var firstDivergence: Comparison?
     }
@@ -63,11 +67,12 @@ public struct NumericDiff: Encodable, Sendable {
             for k in 0..<min(outA.count, outB.count) {
                 if let c = Self.compare(outA[k], outB[k], ea.outputNames[k], eb.outputNames[k], node: nil, rtol: rtol, atol: atol) { outputs.append(c) }
             }
-            var compared = 0, diverged = 0
+            var compared = 0, diverged = 0, skipped = 0
             var first: Comparison?
             for (na, nb, label) in pairs {
                 guard let va = recA.values[na], let vb = recB.values[nb],
                       let c = Self.compare(va, vb, na, nb, node: label, rtol: rtol, atol: atol) else { continue }
+                if c.shapeA != c.shapeB { skipped += 1; continue }
                 compared += 1
                 if !c.withinTolerance {
                     diverged += 1
@@ -77,7 +82,7 @@ public struct NumericDiff: Encodable, Sendable {
             var shapes: [String: [Int]] = [:]
             for (k, v) in given { if let t = v.tensor { shapes[k] = t.shape } }
             runs.append(Run(inputShapes: shapes, outputs: outputs, intermediatesCompared: compared,
-                            intermediatesDiverged: diverged, firstDivergence: first))
+                            intermediatesDiverged: diverged, intermediatesSkipped: skipped, firstDivergence: first))
         }
         self.runs = runs
     }
