@@ -18,6 +18,7 @@ public struct Evaluator: Sendable {
     public init(model: Model, registry: KernelRegistry = .standard, options: EvaluatorOptions = EvaluatorOptions()) throws {
         self.model = model
         self.options = options
+        _ = AllocatorTuning.applied
         var opsets: [String: Int] = [:]
         for o in model.opsetImports { opsets[o.domain == "ai.onnx" ? "" : o.domain] = Int(o.version) }
         plan = try GraphPlan(graph: model.graph, opsets: opsets, registry: registry)

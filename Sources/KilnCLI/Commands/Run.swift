@@ -1,6 +1,12 @@
 import ArgumentParser
 import Kiln
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -75,17 +81,19 @@ struct Run: ParsableCommand {
             }
         }
         var outputs = try evaluator.run(values)
-        var runTimes: [Duration] = []
+        var runTimes: [Duration] = [], cpuTimes: [Double] = []
         if `repeat` > 1 {
             // The first run above is the warm-up (page faults on the weights, BLAS start-up).
             for _ in 0..<`repeat` {
-                let start = clock.now
+                let start = clock.now, cpuStart = processCPUMilliseconds()
                 outputs = try evaluator.run(values)
                 runTimes.append(clock.now - start)
+                cpuTimes.append(processCPUMilliseconds() - cpuStart)
             }
         }
         let timing = time || `repeat` > 1
-            ? RunTiming(loadMs: loadTime.milliseconds, runsMs: runTimes.map(\.milliseconds), threads: evaluator.options.threads)
+            ? RunTiming(loadMs: loadTime.milliseconds, runsMs: runTimes.map(\.milliseconds), cpuMs: cpuTimes,
+                        threads: evaluator.options.threads)
             : nil
         var files: [String?] = Array(repeating: nil, count: outputs.count)
         if let dir = outputDir {
@@ -126,18 +134,28 @@ struct RunTiming: Encodable {
     /// One entry per timed run (after a warm-up); empty with --repeat 1.
     var runsMs: [Double]
     var medianMs: Double?
+    /// CPU time of the process (all threads, user + system) per timed run: what a run costs
+    /// regardless of how busy the machine is.
+    var cpuMs: [Double]
+    var medianCpuMs: Double?
     var threads: Int
 
-    init(loadMs: Double, runsMs: [Double], threads: Int) {
+    init(loadMs: Double, runsMs: [Double], cpuMs: [Double], threads: Int) {
         self.loadMs = loadMs
         self.runsMs = runsMs
+        self.cpuMs = cpuMs
         self.threads = threads
-        let sorted = runsMs.sorted()
-        medianMs = sorted.isEmpty ? nil : (sorted[(sorted.count - 1) / 2] + sorted[sorted.count / 2]) / 2
+        medianMs = Self.median(runsMs)
+        medianCpuMs = Self.median(cpuMs)
+    }
+
+    static func median(_ values: [Double]) -> Double? {
+        let sorted = values.sorted()
+        return sorted.isEmpty ? nil : (sorted[(sorted.count - 1) / 2] + sorted[sorted.count / 2]) / 2
     }
 
     enum CodingKeys: String, CodingKey {
-        case loadMs = "load_ms", runsMs = "runs_ms", medianMs = "median_ms", threads
+        case loadMs = "load_ms", runsMs = "runs_ms", medianMs = "median_ms", cpuMs = "cpu_ms", medianCpuMs = "median_cpu_ms", threads
     }
 
     var text: String {
@@ -145,9 +163,17 @@ struct RunTiming: Encodable {
         if let medianMs {
             line += ", \(runsMs.count) runs: median \(String(format: "%.2f", medianMs)) ms"
                 + " (min \(String(format: "%.2f", runsMs.min()!)), max \(String(format: "%.2f", runsMs.max()!)))"
+                + (medianCpuMs.map { ", median CPU \(String(format: "%.2f", $0)) ms" } ?? "")
         }
         return line
     }
+}
+
+/// CPU time used so far by every thread of this process, in milliseconds.
+func processCPUMilliseconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) * 1000 + Double(t.tv_nsec) / 1e6
 }
 
 extension Duration {
