@@ -69,14 +69,23 @@ interop: build node-suite
 conformance: build node-suite
 	KILN_CHECK_INVARIANTS=1 $(KILN_DEBUG) conformance $(abspath $(GENERATED_SUITE)/node) --floor $$(cat Tests/Interop/conformance_floor.txt)
 
+DEMO_MODEL := Fixtures/optimize/transformer_opset17.onnx
+
+# Kiln's main job on a bundled model: optimize an exported transformer (dynamic batch and
+# sequence), verify it numerically, show what changed, write an HTML report.
 demo: system-deps release
-	@echo "== kiln inspect Fixtures/mlp.onnx"
-	$(KILN_RELEASE) inspect Fixtures/mlp.onnx
 	@mkdir -p out
+	@echo "== kiln inspect $(DEMO_MODEL)"
+	$(KILN_RELEASE) inspect $(DEMO_MODEL)
+	@echo "== kiln optimize $(DEMO_MODEL) -o out/transformer.onnx --verify 2"
+	$(KILN_RELEASE) optimize $(DEMO_MODEL) -o out/transformer.onnx --verify 2
+	@echo "== kiln diff $(DEMO_MODEL) out/transformer.onnx --numeric --fail-on numeric io-change"
+	$(KILN_RELEASE) diff $(DEMO_MODEL) out/transformer.onnx --numeric --fail-on numeric io-change
+	$(KILN_RELEASE) diff $(DEMO_MODEL) out/transformer.onnx --format html > out/transformer-diff.html
+	@echo "== HTML report of the changes: out/transformer-diff.html"
 	@echo "== kiln convert Fixtures/mlp.onnx -o out/mlp.onnx --external-data single --external-data-threshold 0"
 	$(KILN_RELEASE) convert Fixtures/mlp.onnx -o out/mlp.onnx --external-data single --external-data-threshold 0
 	@ls -l out/
-	$(KILN_RELEASE) inspect out/mlp.onnx
 
 bench: setup release
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench.py
