@@ -8,8 +8,9 @@ import KilnIR
 ///    initializer holding the same tensor (scalars for the singular forms, 1-D for the plural ones;
 ///    floats are float32, ints int64, strings string), named like the node's output.
 /// 2. `sparse_value` is left alone (a dense copy could be far larger than the sparse form).
-/// 3. A `Constant` whose output is a graph output stays (an initializer cannot be a node's output;
-///    the driver would only put an Identity back).
+/// 3. A `Constant` whose output is an output of the main graph becomes an initializer listed as
+///    the graph output (onnx and onnxruntime accept that); in a subgraph (an If branch, a Loop
+///    body) it stays, since runtimes count only node outputs as what a subgraph produces.
 public struct ConstantToInitializerPass: Pass {
     public let name = "constant-to-initializer"
     public init() {}
@@ -20,7 +21,7 @@ public struct ConstantToInitializerPass: Pass {
             for id in graph.order where graph[node: id].opType == OpType.constant {
                 let node = graph[node: id]
                 guard node.opType == OpType.constant, node.domain.isEmpty || node.domain == "ai.onnx",
-                      node.outputs.count == 1, let out = node.outputs[0], !graph.isGraphOutput(out),
+                      node.outputs.count == 1, let out = node.outputs[0], scope.isMain || !graph.isGraphOutput(out),
                       let tensor = try Self.tensor(of: node) else { continue }
                 items.append((out, tensor))
             }

@@ -4,9 +4,9 @@ import KilnIR
 ///
 /// Rules:
 /// 1. Every use of an Identity's output reads its input.
-/// 2. A graph output keeps its name: the input value is renamed to it. When the input cannot take
-///    the name (a graph input, an initializer, another graph output, or a value a subgraph reads by
-///    name), the Identity stays: it is what gives the output its name.
+/// 2. A graph output keeps its name: the input value (a node output or an initializer) is renamed
+///    to it. When the input cannot take the name (a graph input, another graph output, or a value a
+///    subgraph reads by name), the Identity stays: it is what gives the output its name.
 /// 3. An output a subgraph reads by name is never replaced.
 public struct IdentityEliminationPass: Pass {
     public let name = "identity"

@@ -5,14 +5,14 @@ import KilnIR
 /// one `Patch` per node, so a pass stays linear in the size of the graph.
 extension Graph {
     /// Whether every use of `old` may read `new` instead: `old` is not read by a subgraph by name,
-    /// and when `old` is a graph output, `new` can take over its name (a node output that is not a
-    /// graph input, initializer, graph output or captured value). Forwarding a graph output to a
-    /// value that cannot take its name would only put an Identity back.
+    /// and when `old` is a graph output, `new` can take over its name (a node output, or in the
+    /// main graph a true constant, that is not a graph input, graph output or captured value). Forwarding a graph
+    /// output to a value that cannot take its name would only put an Identity back.
     public func canForward(_ old: ValueID, to new: ValueID, scope: GraphScope) -> Bool {
         guard old != new, !scope.captured.contains(name(of: old)) else { return false }
         guard isGraphOutput(old) else { return true }
         let v = self[value: new]
-        return v.producer != nil && !v.isConstant && !isGraphInput(new) && !isGraphOutput(new)
+        return (v.producer != nil || (v.isConstant && scope.isMain)) && !isGraphInput(new) && !isGraphOutput(new)
             && !scope.captured.contains(v.name)
     }
 
@@ -97,8 +97,7 @@ extension Graph {
             t.name = fresh
             let id = try addInitializer(named: fresh, t)
             pairs.append((value, id))
-            // An initializer cannot take over a graph output's name: an Identity gives it the name.
-            if !isGraphOutput(value) { names.append((id, wanted)) }
+            if !isGraphOutput(value) { names.append((id, wanted)) }  // outputs: renamed by the driver
         }
         let (applied, effect) = try forward(pairs, scope: scope, identityForOutputs: true)
         for (id, wanted) in names where contains(id) && valueID(named: wanted) == nil {

@@ -168,10 +168,14 @@ extension Graph {
             try rename(holder, to: uniqueName(wanted + "_unused"))
         }
         let v = self[value: value]
-        let renamable = v.producer != nil && !isGraphInput(value) && !v.isConstant
+        // A node output or, in the main graph, a true constant (an initializer that is not a graph
+        // input: a main-graph output may be an initializer, as onnx and onnxruntime allow; a
+        // subgraph's may not) takes the name itself.
+        let renamable = (v.producer != nil || (v.isConstant && scope.isMain)) && !isGraphInput(value)
             && outputs.filter({ $0 == value }).count == 1 && !scope.captured.contains(v.name)
         if renamable {
             try rename(value, to: wanted)
+            if v.isConstant { self[value: value].initializer?.name = wanted }
             if let type { self[value: value].type = type }
             return
         }
