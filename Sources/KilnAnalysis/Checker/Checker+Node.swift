@@ -101,9 +101,10 @@ extension CheckContext {
 
     /// Known type of a value: declared (inputs, outputs, value_info) or from its initializer.
     static func knownType(_ id: ValueID, in g: Graph) -> String? {
-        if let t = g[value: id].type?.onnxTypeString { return t }
-        if let t = g[value: id].initializer { return t.dataType.tensorTypeString }
-        if let s = g[value: id].sparseInitializer, let t = s.values { return "sparse_tensor(\(t.dataType.name))" }
+        let v = g[value: id]  // one copy out of the graph's accessor, not one per field read
+        if let t = v.type?.onnxTypeString { return t }
+        if let t = v.initializer { return t.dataType.tensorTypeString }
+        if let s = v.sparseInitializer, let t = s.values { return "sparse_tensor(\(t.dataType.name))" }
         return nil
     }
 
