@@ -30,11 +30,12 @@ enum UnaryKernels {
             ("Mish", 18, { x in x * tanh(x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))) }),
         ]
         // float32 versions computed in Float (libm's float functions, within 1 ulp): the Double
-        // round trip costs more than the function for most of them.
-        let float32: [String: @Sendable (Float) -> Float] = [
-            "Exp": { expf($0) }, "Log": { logf($0) }, "Sqrt": { $0.squareRoot() }, "Tanh": { tanhf($0) },
-            "Erf": { erff($0) }, "Reciprocal": { 1 / $0 }, "Floor": { $0.rounded(.down) }, "Ceil": { $0.rounded(.up) },
-            "Sigmoid": { x in x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x)) },
+        // round trip costs more than the function for most of them. Each is a type, so its call
+        // is inlined into the loop (a closure would cost two reabstraction thunks per element).
+        let float32: [String: Float32Map] = [
+            "Exp": float32Map(ExpF()), "Log": float32Map(LogF()), "Sqrt": float32Map(SqrtF()), "Tanh": float32Map(TanhF()),
+            "Erf": float32Map(ErfF()), "Reciprocal": float32Map(ReciprocalF()), "Floor": float32Map(FloorF()),
+            "Ceil": float32Map(CeilF()), "Sigmoid": float32Map(SigmoidF()),
         ]
         for (op, since, f) in plain {
             r.register(op, since: since, floatUnary(float32: float32[op]) { _ in f })
@@ -102,12 +103,19 @@ enum UnaryKernels {
     }
 
     /// A kernel applying a float function built from the node's attributes to input 0.
-    static func floatUnary(float32: (@Sendable (Float) -> Float)? = nil,
+    /// A float32 elementwise function over a whole array with `threads`.
+    typealias Float32Map = @Sendable (ContiguousArray<Float>, Int) -> ContiguousArray<Float>
+
+    static func float32Map<F: ElementwiseUnary & Sendable>(_ f: F) -> Float32Map where F.A == Float, F.R == Float {
+        { e, threads in mapElements(e, threads: threads, function: f) }
+    }
+
+    static func floatUnary(float32: Float32Map? = nil,
                            _ make: @escaping @Sendable (KernelContext) throws -> @Sendable (Double) -> Double) -> Kernel {
         { ctx in
             let x = try ctx.tensor(0)
             if let float32, let e = x.elements(as: Float.self) {
-                return KernelContext.one(TensorValue(shape: x.shape, elements: mapElements(e, threads: ctx.threads, float32)))
+                return KernelContext.one(TensorValue(shape: x.shape, elements: float32(e, ctx.threads)))
             }
             let f = try make(ctx)
             return KernelContext.one(try dispatchFloat(x.dataType, ctx.node.opType, FloatMap(x: x, f: f, threads: ctx.threads)))
@@ -157,6 +165,19 @@ struct NumericMap<Op: NumericUnaryOp>: NumericTypeVisitor {
     func visit<T: NumericElement>(_ type: T.Type) -> TensorValue {
         TensorValue(shape: x.shape, elements: mapElements(x.elements(as: T.self)!, threads: threads, function: UnaryFunction<Op, T>(op: op)))
     }
+}
+
+// float32 functions of the unary operators (UnaryKernels.register).
+struct ExpF: ElementwiseUnary, Sendable { @inline(__always) func callAsFunction(_ x: Float) -> Float { expf(x) } }
+struct LogF: ElementwiseUnary, Sendable { @inline(__always) func callAsFunction(_ x: Float) -> Float { logf(x) } }
+struct SqrtF: ElementwiseUnary, Sendable { @inline(__always) func callAsFunction(_ x: Float) -> Float { x.squareRoot() } }
+struct TanhF: ElementwiseUnary, Sendable { @inline(__always) func callAsFunction(_ x: Float) -> Float { tanhf(x) } }
+struct ErfF: ElementwiseUnary, Sendable { @inline(__always) func callAsFunction(_ x: Float) -> Float { erff(x) } }
+struct ReciprocalF: ElementwiseUnary, Sendable { @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / x } }
+struct FloorF: ElementwiseUnary, Sendable { @inline(__always) func callAsFunction(_ x: Float) -> Float { x.rounded(.down) } }
+struct CeilF: ElementwiseUnary, Sendable { @inline(__always) func callAsFunction(_ x: Float) -> Float { x.rounded(.up) } }
+struct SigmoidF: ElementwiseUnary, Sendable {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x)) }
 }
 
 /// `op` on elements of `T`, as an `ElementwiseUnary` (inlined into the loop).
