@@ -82,7 +82,9 @@ def test_node_suite_case_byte_identical(case, node_suite_results):
 
 
 def test_manifest_lists_every_fixture():
-    assert sorted(MANIFEST) == FIXTURES, "Fixtures/MANIFEST.json is stale; run `make fixtures`"
+    # Fixtures/optimize/ is written by Scripts/make_optimize_fixtures.py and described in its README.
+    listed = [f for f in FIXTURES if not f.startswith("optimize/")]
+    assert sorted(MANIFEST) == listed, "Fixtures/MANIFEST.json is stale; run `make fixtures`"
 
 
 @pytest.mark.parametrize("fixture", FIXTURES)
