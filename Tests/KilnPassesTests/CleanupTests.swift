@@ -255,4 +255,32 @@ import KilnEvaluator
         #expect(m.graph.valueID(named: "k_1") != nil)
         try expectSameOutputs(b.model, m, ["x": sample([3])])
     }
+
+    @Test func outputReadByAnotherSubgraphKeepsItsName() throws {
+        var b = ModelBuilder()
+        b.input("x", [3])
+        b.input("c", [], .bool)
+        b.initializer("cond", Tensor(dataType: .bool, dims: [], storage: .raw(TensorBytes([1]))))
+        b.node("If", ["cond"], ["y"], [Attribute("then_branch", .graph(branch("then", op: "Add"))),
+                                       Attribute("else_branch", .graph(branch("else", op: "Mul")))])
+        var reader = Graph(name: "reader")
+        let y = reader.value(named: "y")
+        try reader.addNode(Node(opType: "Neg", name: "reader_neg"), inputs: [y], outputNames: ["r"])
+        reader.appendOutput(reader.valueID(named: "r")!)
+        var other = Graph(name: "other")
+        let x = other.value(named: "x")
+        try other.addNode(Node(opType: "Relu", name: "other_relu"), inputs: [x], outputNames: ["o"])
+        other.appendOutput(other.valueID(named: "o")!)
+        b.node("If", ["c"], ["z"], [Attribute("then_branch", .graph(reader)), Attribute("else_branch", .graph(other))])
+        b.output("z")
+        let (m, _) = try optimized(b.model, [IfInliningPass()])
+        #expect(m.opTypes == ["Add", "Neg", "If"])
+        #expect(m.graph.valueID(named: "y").flatMap { m.graph.producer(of: $0) }.map { m.graph[node: $0].opType } == "Neg")
+        let t = TensorValue(shape: [], [true])
+        let inputs = ["x": sample([3]), "c": t]
+        let p = try Evaluator(model: b.model).run(inputs.mapValues { .tensor($0) })
+        let q = try Evaluator(model: m).run(inputs.mapValues { .tensor($0) })
+        #expect(p[0].tensor?.doubles == q[0].tensor?.doubles)
+    }
 }
+

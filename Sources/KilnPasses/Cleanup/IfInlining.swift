@@ -13,9 +13,11 @@ import KilnEvaluator
 ///    (`name_1`, ...).
 /// 3. Every use of output `k` of the `If` reads the branch's output `k`. A graph output keeps its
 ///    name; when the branch output cannot take it (an outer value or an initializer), an Identity
-///    gives it the name.
+///    gives it the name. An output other subgraphs read by name keeps its name too: the branch node
+///    making it takes the name.
 /// 4. Not inlined: a branch with inputs (invalid for If), an `If` output read by a subgraph by
-///    name, or a branch whose nested subgraphs read a branch value by a name that had to change.
+///    name that no branch node makes (or that the branch lists twice), or a branch whose nested
+///    subgraphs read a branch value by a name that had to change.
 public struct IfInliningPass: Pass {
     public let name = "if-inline"
     public init() {}
@@ -42,7 +44,15 @@ public struct IfInliningPass: Pass {
     func inline(_ branch: Graph, replacing ifNode: NodeID, in graph: inout Graph, scope: GraphScope) throws -> Bool {
         let node = graph[node: ifNode]
         guard branch.inputs.isEmpty, branch.outputs.count == node.outputs.count else { return false }
-        for case let out? in node.outputs where scope.captured.contains(graph.name(of: out)) { return false }
+        // An output a subgraph reads by name must be made by a branch node: that node's output
+        // then takes the name (rule 4).
+        let branchMade = Set(branch.order.flatMap { branch[node: $0].outputs.compactMap { $0 } })
+        var capturedSources = Set<ValueID>()
+        for (k, slot) in node.outputs.enumerated() {
+            guard let out = slot, scope.captured.contains(graph.name(of: out)) else { continue }
+            guard branchMade.contains(branch.outputs[k]), capturedSources.insert(branch.outputs[k]).inserted,
+                  branch.outputs.filter({ $0 == branch.outputs[k] }).count == 1 else { return false }
+        }
         // Names the branch defines, and where each goes in the parent.
         var defined: [String] = branch.initializerOrder.map { branch.name(of: $0) }
         for bid in branch.order {
@@ -93,9 +103,15 @@ public struct IfInliningPass: Pass {
         }
         // Rule 3.
         var pairs: [(old: ValueID, new: ValueID)] = []
+        var renames: [(value: ValueID, name: String, type: ValueType?)] = []
         for (k, slot) in node.outputs.enumerated() {
             guard let out = slot else { continue }
             var source = resolve(branch.outputs[k])
+            if scope.captured.contains(graph.name(of: out)) {
+                graph.replaceAllUses(of: out, with: source, includingGraphOutputs: true)
+                renames.append((source, graph.name(of: out), graph[value: out].type))
+                continue
+            }
             if !graph.canForward(out, to: source, scope: scope) {
                 let named = try graph.addValue(named: graph.uniqueName(graph.name(of: out) + "_branch"),
                                                type: graph[value: out].type)
@@ -107,6 +123,10 @@ public struct IfInliningPass: Pass {
         }
         try graph.forward(pairs, scope: scope)
         if graph.contains(ifNode) { try graph.removeNodes([ifNode]) }
+        for (value, name, type) in renames {
+            try graph.rename(value, to: name)
+            if let type { graph[value: value].type = type }
+        }
         graph.removeUnusedInitializers(node.inputs.compactMap { $0 }, captured: scope.captured)
         return true
     }
