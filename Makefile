@@ -90,6 +90,7 @@ demo: system-deps release
 bench: setup release
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench.py
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_report.py
+	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_eval.py
 
 fixtures: venv
 	$(VPY) Scripts/make_fixtures.py --out Fixtures
