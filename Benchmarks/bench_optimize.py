@@ -371,7 +371,7 @@ def bench_model(name: str, src: Path, kiln: str, runs: int, timeout: float, feed
 
 def print_table(runs: list[ModelRun]) -> None:
     hdr = (f"{'model':24s} {'tool':14s} {'wall':>9s} {'kiln/tool':>9s} {'peak RSS':>9s} {'kiln/tool':>9s} "
-           f"{'nodes':>15s}  result")
+           f"{'RssAnon':>9s} {'nodes':>15s}  result")
     print(hdr)
     print("-" * len(hdr))
     for mr in runs:
@@ -382,17 +382,19 @@ def print_table(runs: list[ModelRun]) -> None:
         for tool, r in mr.results.items():
             if r.samples:
                 w, m = med([s.wall for s in r.samples]), med([s.maxrss for s in r.samples])
+                anon = med([s.anon for s in r.samples])
                 cells = f"{fmt_s(w):>9s} {ratio(kw, w) if tool != 'kiln' else '':>9s} {fmt_b(m):>9s} " \
-                        f"{ratio(km, m) if tool != 'kiln' else '':>9s}"
+                        f"{ratio(km, m) if tool != 'kiln' else '':>9s} {fmt_b(anon) if anon else '-':>9s}"
             else:
-                cells = f"{'-':>9s} {'':>9s} {'-':>9s} {'':>9s}"
+                cells = f"{'-':>9s} {'':>9s} {'-':>9s} {'':>9s} {'-':>9s}"
             nodes = f"{mr.nodes_before} -> {r.nodes_after}" if r.nodes_after is not None else f"{mr.nodes_before} -> -"
             result = r.status if r.status != "ok" else (r.check or "ok")
             print(f"{label:24s} {tool:14s} {cells} {nodes:>15s}  {result}")
             label = ""
         if mr.note:
             print(f"{'':24s} note: {mr.note}")
-    print("\nmedians of the timed runs; ratios kiln/tool (< 1: kiln faster or smaller); nodes include subgraphs")
+    print("\nmedians of the timed runs; ratios kiln/tool (< 1: kiln faster or smaller); peak RSS counts mapped file "
+          "pages too, RssAnon (sampled every 5 ms, a lower bound) only allocated memory; nodes include subgraphs")
 
 
 def floors(runs: list[ModelRun]) -> list[str]:
@@ -457,7 +459,7 @@ def main(argv=None) -> int:
     todo: list[tuple[str, Path, dict | None, str]] = []
     print("models:")
     if "resnet50" in only:
-        path = DATA / "resnet50.onnx"
+        path = DATA / "opt_resnet50.onnx"
         params = {"kind": "resnet50", "v": 1}
         if not _stamp_ok(path, params):
             print(f"  generating {path.name}", flush=True)
@@ -466,7 +468,7 @@ def main(argv=None) -> int:
         todo.append(("resnet50", path, models.resnet50_inputs(1), ""))
     if "bert" in only:
         layers = 2 if args.quick else 12
-        path = DATA / f"bert_base{q}.onnx"
+        path = DATA / f"opt_bert_base{q}.onnx"
         params = {"kind": "bert_base", "layers": layers, "v": 1}
         if not _stamp_ok(path, params):
             print(f"  generating {path.name}", flush=True)
@@ -482,7 +484,7 @@ def main(argv=None) -> int:
     if "gpt2" in only:
         cfg = dict(layers=2, hidden=256, heads=4, vocab=50257, max_pos=1024) if args.quick else \
             dict(layers=28, hidden=1280, heads=20, vocab=50257, max_pos=1024)
-        d = DATA / f"gpt2{q}"
+        d = DATA / f"opt_gpt2{q}"
         d.mkdir(exist_ok=True)
         path = d / "model.onnx"
         h, L, v = cfg["hidden"], cfg["layers"], cfg["vocab"]
@@ -521,7 +523,8 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps([{
             "model": mr.name, "bytes": mr.size, "nodes_before": mr.nodes_before, "note": mr.note,
             "tools": {t: {"status": r.status, "check": r.check, "nodes_after": r.nodes_after,
-                          "wall_s": [s.wall for s in r.samples], "peak_rss": [s.maxrss for s in r.samples]}
+                          "wall_s": [s.wall for s in r.samples], "peak_rss": [s.maxrss for s in r.samples],
+                          "peak_rss_anon": [s.anon for s in r.samples]}
                       for t, r in mr.results.items()}} for mr in results], indent=2))
     if "kiln" not in tools:
         return 0
