@@ -91,13 +91,16 @@ bench: setup release
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench.py
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_report.py
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_eval.py
+	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_optimize.py
 
 fixtures: venv
 	$(VPY) Scripts/make_fixtures.py --out Fixtures
+	$(VPY) Scripts/make_optimize_fixtures.py --out Fixtures/optimize
 
 # The committed fixtures are what the script writes (fails on stale or hand-edited fixtures).
 fixtures-check: venv
 	$(VPY) Scripts/make_fixtures.py --check --out Fixtures
+	$(VPY) Scripts/make_optimize_fixtures.py --check --out Fixtures/optimize
 
 # Regenerate the protobuf Swift code (needs protoc from Debian's protobuf-compiler; builds the plugin).
 proto:
