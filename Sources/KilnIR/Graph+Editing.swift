@@ -327,14 +327,50 @@ extension Graph {
         for id in ids {
             for i in self[node: id].inputs.indices { setInput(of: id, at: i, to: nil) }
         }
+        var outs = Set<ValueID>()
         for id in ids {
             for case let out? in self[node: id].outputs {
                 self[value: out].producer = nil
-                try removeValue(out)
+                outs.insert(out)
             }
+        }
+        try removeValues(outs)
+        for id in ids {
             nodeStore[Int(id.index)] = Node(opType: ""); nodeLive[Int(id.index)] = false
         }
         order.removeAll { ids.contains($0) }
+    }
+
+    /// Removes many values at once; same rules as `removeValue`, but the initializer and
+    /// `value_info` lists are filtered once (removing k of n values costs O(n + k), not O(n k)).
+    /// Validates everything before changing anything.
+    public mutating func removeValues(_ ids: Set<ValueID>) throws {
+        guard !ids.isEmpty else { return }
+        let io = Set(inputs).union(outputs)
+        for id in ids {
+            let v = self[value: id]
+            if let p = v.producer {
+                throw KilnError(.invalidGraph, "cannot remove value '\(v.name)': produced by \(self[node: p].label)")
+            }
+            if let u = v.uses.first {
+                throw KilnError(.invalidGraph, "cannot remove value '\(v.name)': used by \(self[node: u.node].label)")
+            }
+            if io.contains(id) {
+                throw KilnError(.invalidGraph, "cannot remove value '\(v.name)': it is a graph input or output")
+            }
+        }
+        if ids.contains(where: { self[value: $0].isConstant }) {
+            initializerOrder.removeAll { ids.contains($0) }
+            sparseInitializerOrder.removeAll { ids.contains($0) }
+        }
+        if valueInfo.contains(where: ids.contains) {
+            valueInfo.removeAll { ids.contains($0) }
+            infoOverrides = infoOverrides.filter { if case .valueInfo = $0.key { return false } else { return true } }
+        }
+        for id in ids {
+            nameTable[self[value: id].name] = nil
+            valueStore[Int(id.index)] = Value(name: ""); valueLive[Int(id.index)] = false
+        }
     }
 
     /// Replaces output slot `index` of `node` with `value` (which must have no producer); the old

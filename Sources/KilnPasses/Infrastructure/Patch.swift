@@ -221,16 +221,14 @@ extension Graph {
     /// are not graph inputs or outputs, nor read by a subgraph. Returns how many.
     @discardableResult
     public mutating func removeUnusedInitializers(_ candidates: [ValueID]? = nil, captured: Set<String>) -> Int {
-        var removed = 0
-        var seen = Set<ValueID>()
-        for id in candidates ?? (initializerOrder + sparseInitializerOrder) where seen.insert(id).inserted {
+        var dead = Set<ValueID>()
+        let io = Set(inputs).union(outputs)
+        for id in candidates ?? (initializerOrder + sparseInitializerOrder) where !dead.contains(id) {
             guard contains(id), isConstant(id) else { continue }
             let v = self[value: id]
-            if v.uses.isEmpty && !isGraphInput(id) && !isGraphOutput(id) && !captured.contains(v.name) {
-                try? removeValue(id)
-                removed += 1
-            }
+            if v.uses.isEmpty && !io.contains(id) && !captured.contains(v.name) { dead.insert(id) }
         }
-        return removed
+        try? removeValues(dead)
+        return dead.count
     }
 }
