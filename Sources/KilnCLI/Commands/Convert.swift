@@ -1,7 +1,7 @@
 import ArgumentParser
 import Kiln
 
-/// `kiln convert IN -o OUT`: re-save a model (later: opset and axis conversion).
+/// `kiln convert IN -o OUT`: re-save a model, optionally moving weights and rewriting axes.
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read a model and write it back (losslessly), optionally moving weights to external data.",
@@ -9,7 +9,11 @@ struct Convert: ParsableCommand {
         Without --external-data, tensors that were external stay external (same file names, next to \
         OUTPUT) and the rest stay inline; a model that would pass protobuf's 2 GB limit is written \
         with one external file, OUTPUT's name + ".data". The output is written to a temporary file \
-        and renamed, so a failure never leaves a partial file and OUTPUT may be the input itself.
+        and renamed, so a failure never leaves a partial file and OUTPUT may be the input itself. \
+        --dynamic-batch and --dim make input axes symbolic and rewrite the constants that bake the old \
+        size (Reshape targets, Expand shapes, Slice ends), then verify with the evaluator at two sizes; \
+        a constant that cannot be rewritten safely is named and nothing is written (exit 1). \
+        --input-shape pins dims; --rename-dim renames a symbol. Rules: Docs/Commands/convert.md.
         """
     )
 
@@ -32,7 +36,25 @@ struct Convert: ParsableCommand {
     @Option(help: "With single: the external file's name, relative to the output's folder (default: OUTPUT name + .data).")
     var externalDataLocation: String?
 
+    @Flag(help: "Make axis 0 of every graph input symbolic, named 'batch', and rewrite the constants that bake its size.")
+    var dynamicBatch = false
+
+    @Option(name: .customLong("dim"), help: "Make an input axis symbolic, as INPUT:AXIS=NAME (repeatable).")
+    var dims: [String] = []
+
+    @Option(name: .customLong("input-shape"), help: "Pin an input's shape, as NAME:1x3x224x224 (repeatable).")
+    var inputShapes: [String] = []
+
+    @Option(name: .customLong("rename-dim"), help: "Rename a symbolic dimension everywhere, as OLD=NEW (repeatable).")
+    var renameDims: [String] = []
+
+    @Flag(inversion: .prefixedNo, help: "Check --dynamic-batch/--dim by running the evaluator at two sizes (default on with them).")
+    var verify: Bool?
+
     func validate() throws {
+        _ = try parsedDims()
+        _ = try InputShape.parse(inputShapes)
+        _ = try parsedRenames()
         if externalDataThreshold < 0 {
             throw ValidationError("--external-data-threshold must be zero or more")
         }
@@ -45,7 +67,8 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        let model = try ModelFile.read(input)
+        var model = try ModelFile.read(input)
+        try rewriteAxes(&model)
         var options = ModelFile.WriteOptions()
         switch externalData {
         case nil: options.externalData = nil
@@ -66,5 +89,64 @@ struct Convert: ParsableCommand {
         }
         print(line)
         withExtendedLifetime(model) { exitSuccessfully() }
+    }
+
+    // MARK: axes
+
+    /// `--dim INPUT:AXIS=NAME`.
+    func parsedDims() throws -> [DynamicAxes.AxisSpec] {
+        try dims.map { spec in
+            guard let eq = spec.lastIndex(of: "="), let colon = spec[..<eq].lastIndex(of: ":"),
+                  let axis = Int(spec[spec.index(after: colon)..<eq]), axis >= 0 else {
+                throw ValidationError("--dim '\(spec)' is not INPUT:AXIS=NAME (e.g. input_ids:1=sequence)")
+            }
+            let name = String(spec[spec.index(after: eq)...]), input = String(spec[..<colon])
+            guard !input.isEmpty, !name.isEmpty, Int64(name) == nil else {
+                throw ValidationError("--dim '\(spec)': the input and the symbol name must be non-empty, the name not a number")
+            }
+            return DynamicAxes.AxisSpec(input: input, axis: axis, name: name)
+        }
+    }
+
+    /// `--rename-dim OLD=NEW`.
+    func parsedRenames() throws -> [(old: String, new: String)] {
+        try renameDims.map { spec in
+            let parts = spec.split(separator: "=", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ValidationError("--rename-dim '\(spec)' is not OLD=NEW")
+            }
+            return (String(parts[0]), String(parts[1]))
+        }
+    }
+
+    /// Dynamic axes (then verification), pinned shapes, renamed symbols, in that order.
+    func rewriteAxes(_ model: inout Model) throws {
+        let specs = (dynamicBatch ? DynamicAxes.batchSpecs(model) : []) + (try parsedDims())
+        if !specs.isEmpty {
+            let original = model
+            let report: DynamicAxes.Report
+            do {
+                report = try DynamicAxes.makeDynamic(&model, dims: specs)
+            } catch let e as KilnError {
+                throw e.inFile(input)
+            }
+            for line in report.rewrites { print("rewrote \(line)") }
+            if verify ?? true, !report.oldSizes.isEmpty {
+                do {
+                    for line in try AxesVerification.run(original: original, rewritten: model, oldSizes: report.oldSizes) {
+                        print("verified: \(line)")
+                    }
+                } catch var e as KilnError {
+                    e.message += "; nothing written"
+                    throw e.inFile(input)
+                }
+            }
+        }
+        let pins = try InputShape.parse(inputShapes)
+        if !pins.isEmpty {
+            try InputShape.apply(pins, to: &model, file: input)
+            DynamicAxes.refreshTypes(&model)
+        }
+        for (old, new) in try parsedRenames() { try DynamicAxes.renameDim(&model, from: old, to: new) }
     }
 }
