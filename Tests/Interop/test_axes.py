@@ -247,3 +247,67 @@ def test_length_specific_model_fails_verification(tmp_path: Path):
     assert not dst.exists()
     # Without verification the caller takes responsibility: the file is written.
     assert _convert(src, dst, "--dim", "x:1=seq", "--no-verify").rc == 0
+
+
+# Real torch exports (Fixtures/optimize, dynamic axes): made static the way a static-shape export
+# looks (pin the inputs, fold the shape computations into constants), then made dynamic again by
+# kiln. The original dynamic fixture is the reference at other sizes.
+FIXTURE_AXES = {
+    "transformer_opset13": {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}},
+    "transformer_opset17": {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}},
+    "resnet_block": {"input": {0: "batch"}},
+    "torch_shapes": {"x": {0: "batch"}},
+}
+STATIC_SIZES = {"batch": 1, "sequence": 16}
+# torch_shapes divides by sqrt(Size(x)): its static form bakes Size = 32 (a number, not a shape
+# constant), so at another batch it rightly differs from the dynamic export; only the batch-4
+# check applies.
+NOT_SIZE_GENERIC = {"torch_shapes"}
+
+
+def _feeds(model: onnx.ModelProto, sizes: dict[str, int], seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inits = {i.name for i in model.graph.initializer}
+    vocab = next((i.dims[0] for i in model.graph.initializer if "word_embeddings" in i.name), 8)
+    feeds = {}
+    for i in model.graph.input:
+        if i.name in inits:
+            continue
+        shape = [d.dim_value or sizes[d.dim_param] for d in i.type.tensor_type.shape.dim]
+        if i.type.tensor_type.elem_type == TensorProto.INT64:
+            feeds[i.name] = (np.ones(shape, np.int64) if "mask" in i.name else rng.integers(0, vocab, shape, dtype=np.int64))
+        else:
+            feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
+    return feeds
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE_AXES))
+def test_static_export_made_dynamic(tmp_path: Path, name: str):
+    original = kl.FIXTURES / "optimize" / f"{name}.onnx"
+    axes = FIXTURE_AXES[name]
+    pins = [a for inp, dims in axes.items() for a in ("--input-shape", f"{inp}:" + "x".join(
+        str(d.dim_value or STATIC_SIZES[dims[k]]) for k, d in enumerate(
+            next(i for i in kl.load(original).graph.input if i.name == inp).type.tensor_type.shape.dim)))]
+    pinned, static, dyn = tmp_path / "pinned.onnx", tmp_path / "static.onnx", tmp_path / "dyn.onnx"
+    assert _convert(original, pinned, *pins).rc == 0
+    r = kl.run_kiln("optimize", pinned, "-o", static, "--only", "constant-to-initializer", "--only", "shape-folding",
+                    "--only", "dead-code")
+    assert r.rc == 0, r.describe()
+    dims = [a for inp, d in axes.items() for k, sym in d.items() for a in ("--dim", f"{inp}:{k}={sym}")]
+    r = _convert(static, dyn, *dims)
+    assert r.rc == 0, r.describe()
+    assert kl.checker_error(dyn) is None, kl.checker_error(dyn)
+    model = kl.load(dyn)
+    # Batch 4 equals 4 runs of the static model at batch 1.
+    x = _feeds(model, {"batch": 4, "sequence": 16}, seed=11)
+    batched = kl.ort_run(dyn, x)
+    for i in range(4):
+        single = kl.ort_run(static, {k: v[i:i + 1] for k, v in x.items()})
+        for b, s in zip(batched, single):
+            np.testing.assert_allclose(b[i:i + 1], s, rtol=RTOL, atol=ATOL)
+    if name in NOT_SIZE_GENERIC:
+        return
+    # Another size: the original dynamic export is the reference.
+    x = _feeds(model, {"batch": 3, "sequence": 23}, seed=12)
+    for got, want in zip(kl.ort_run(dyn, x), kl.ort_run(original, x)):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)

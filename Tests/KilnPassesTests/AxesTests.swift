@@ -134,6 +134,43 @@ import KilnEvaluator
         #expect(error.message.contains("add_pos") && error.message.contains("'pos'"))
     }
 
+    /// x [1, 6, 8] + Gather(table [10, 8], ids): ids a constant arange or Range(0, 6, 1) -> Unsqueeze.
+    func positionsModel(computed: Bool) -> Model {
+        var b = ModelBuilder(opset: 17)
+        b.input("x", [1, 6, 8])
+        b.floats("table", (0..<80).map { Float($0) * 0.1 }, [10, 8])
+        if computed {
+            b.initializer("start", .int64([0], dims: []))
+            b.initializer("limit", .int64([6], dims: []))
+            b.initializer("step", .int64([1], dims: []))
+            b.ints("zero", [0])
+            b.node("Range", ["start", "limit", "step"], ["range"])
+            b.node("Unsqueeze", ["range", "zero"], ["ids"])
+        } else {
+            b.initializer("ids", .int64(Array(0..<6), dims: [1, 6]))
+        }
+        b.node("Gather", ["table", "ids"], ["pos"], name: "pos_lookup")
+        b.node("Add", ["x", "pos"], ["y"], name: "add_pos")
+        b.output("y", .float, [.value(1), .value(6), .value(8)])
+        return b.model
+    }
+
+    @Test(arguments: [false, true])
+    func positionalIdsFollowTheSequence(computed: Bool) throws {
+        let original = positionsModel(computed: computed)
+        var m = original
+        let report = try DynamicAxes.makeDynamic(&m, dims: [.init(input: "x", axis: 1, name: "seq")])
+        #expect(report.rewrites.contains { $0.contains("positional ids") })
+        #expect(outputDims(m) == [.value(1), .symbol("seq"), .value(8)])
+        try m.graph.checkInvariants()
+        _ = try AxesVerification.run(original: original, rewritten: m, oldSizes: report.oldSizes)
+        // At length 3 the table rows 0..2 are added.
+        let x = TensorValue(shape: [1, 3, 8], [Float](repeating: 0, count: 24))
+        let y = try outputs(m, ["x": x])[0]
+        #expect(y.shape == [1, 3, 8])
+        #expect(zip(y.doubles, (0..<24).map { Double(Float($0) * 0.1) }).allSatisfy { abs($0 - $1) < 1e-6 })
+    }
+
     @Test func lengthSpecificMixingIsCaughtByVerification() throws {
         // A token-mixing MatMul [6, 6] x [1, seq, 8]: nothing to rewrite, but it only works at 6.
         var b = ModelBuilder(opset: 17)

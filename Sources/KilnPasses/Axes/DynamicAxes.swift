@@ -24,7 +24,9 @@ import KilnEvaluator
 /// 7. A broadcasting elementwise node (`Add`, `Mul`, `Where`, ...) that lines a new symbol up
 ///    with a static dim equal to its old size N > 1 in another input is refused by name: that
 ///    input was built for the old size (a positional table, a causal mask) and inference would
-///    silently turn the symbol back into N.
+///    silently turn the symbol back into N. 7a (`DynamicAxes+Positions.swift`): positional ids
+///    `Gather(table, [0 .. N-1])` are computed from the input's shape instead, and the node is
+///    visited again.
 /// 8. Safety net: after the rewrites, shape inference must find no problem it did not find on the
 ///    input; a new one (a broadcast of the symbol against a baked size in an `Expand`, `Tile`,
 ///    `ConstantOfShape`, `Range`, a positional table ...) is an error naming that node.
@@ -61,6 +63,7 @@ public enum DynamicAxes {
     /// Makes the axes symbolic and rewrites the constants that bake their old sizes (rules 1-8).
     public static func makeDynamic(_ model: inout Model, dims: [AxisSpec]) throws -> Report {
         var report = Report()
+        var sources: [String: (input: ValueID, axis: Int)] = [:]
         var m = model
         let baseline = problems(m)
         // Rule 1.
@@ -85,6 +88,7 @@ public enum DynamicAxes {
                 }
                 report.oldSizes[spec.name] = old
             }
+            if sources[spec.name] == nil { sources[spec.name] = (id, spec.axis) }
             shape.dims[spec.axis] = .symbol(spec.name)
             m.graph[value: id].type = .tensor(elem, shape)
         }
@@ -99,7 +103,20 @@ public enum DynamicAxes {
                 index += 1
                 let node = m.graph[node: id]
                 guard node.domain.isEmpty || node.domain == "ai.onnx" else { continue }
-                try checkBroadcast(node, in: m.graph, sizes: report.oldSizes)
+                if let hit = broadcastHit(node, in: m.graph, sizes: report.oldSizes) {
+                    // Rule 7a, then rule 7.
+                    guard let source = sources[hit.symbol], try rewritePositions(
+                        &m.graph, baked: hit.baked, symbol: hit.symbol, size: hit.size, source: source,
+                        opset: m.opsetVersion(for: "") ?? 0) else {
+                        throw KilnError(.checkFailed, "node '\(node.name)' (\(node.opType)) broadcasts '\(hit.symbol)' against "
+                            + "'\(m.graph.name(of: hit.baked))', whose dim is the old size \(hit.size): it was built for that size "
+                            + "(a positional table, a mask) and cannot be rewritten safely")
+                    }
+                    report.rewrites.append("node '\(node.name)' (\(node.opType)): positional ids of '\(m.graph.name(of: hit.baked))' computed from '\(hit.symbol)'")
+                    reinfer(&m)
+                    index = (m.graph.order.firstIndex(of: id) ?? index)  // visit this node again
+                    continue
+                }
                 let change: (slot: Int, values: [Int64])?
                 switch node.opType {
                 case PassOp.reshape: change = try reshapeTarget(node, in: m.graph, sizes: report.oldSizes)
@@ -217,9 +234,9 @@ public enum DynamicAxes {
         "BitwiseAnd", "BitwiseOr", "BitwiseXor",
     ]
 
-    /// Rule 7.
-    static func checkBroadcast(_ node: Node, in graph: Graph, sizes: [String: Int64]) throws {
-        guard broadcasting.contains(node.opType), node.inputs.count >= 2 else { return }
+    /// Rule 7: the new symbol and the input whose static dim bakes its old size, if any.
+    static func broadcastHit(_ node: Node, in graph: Graph, sizes: [String: Int64]) -> (symbol: String, baked: ValueID, size: Int64)? {
+        guard broadcasting.contains(node.opType), node.inputs.count >= 2 else { return nil }
         let shapes = node.inputs.map { dims($0, graph) }
         let rank = shapes.map { $0?.count ?? 0 }.max() ?? 0
         for k in 0..<rank {
@@ -233,12 +250,9 @@ public enum DynamicAxes {
                 default: break
                 }
             }
-            if let s = symbol, let b = baked, sizes[s] == b.size {
-                throw KilnError(.checkFailed, "node '\(node.name)' (\(node.opType)) broadcasts '\(s)' against "
-                    + "'\(graph.name(of: b.input))', whose dim is the old size \(b.size): it was built for that size "
-                    + "(a positional table, a mask) and cannot be rewritten safely")
-            }
+            if let s = symbol, let b = baked, sizes[s] == b.size { return (s, b.input, b.size) }
         }
+        return nil
     }
 
     /// Rule 4.
