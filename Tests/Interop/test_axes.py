@@ -92,13 +92,23 @@ def transformer(seq: int = 16, heads: int = 4, dim: int = 32) -> onnx.ModelProto
 
 
 def heads_into_batch() -> onnx.ModelProto:
-    """Reshape [1, 4, 16, 8] -> [4, 16, 8]: the batch of 1 is merged away, no element can carry it."""
+    """torch's x.view(B * heads, S, D) at B = 1: Reshape [1, 4, 16, 8] -> [4, 16, 8]."""
     graph = helper.make_graph(
         [helper.make_node("Reshape", ["x", "shape"], ["r"], name="merge_heads"),
          helper.make_node("Relu", ["r"], ["y"], name="relu")],
         "heads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 16, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 16, 8])],
         [_init("shape", np.array([4, 16, 8], dtype=np.int64))])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def split_sequence() -> onnx.ModelProto:
+    """Reshape [1, 16, 32] -> [1, 4, 4, 32]: the sequence is split over two elements."""
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="split_seq")],
+        "split", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 32])],
+        [_init("shape", np.array([1, 4, 4, 32], dtype=np.int64))])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
@@ -175,12 +185,25 @@ def test_transformer_dynamic_batch_and_sequence(tmp_path: Path):
 
 
 def test_unrewritable_constant_is_refused(tmp_path: Path):
-    src = _save(heads_into_batch(), tmp_path / "heads.onnx")
+    src = _save(split_sequence(), tmp_path / "split.onnx")
     dst = tmp_path / "out.onnx"
-    r = _convert(src, dst, "--dynamic-batch")
+    r = _convert(src, dst, "--dim", "x:1=seq")
     assert r.rc == 1, r.describe()
-    assert "merge_heads" in r.stderr and "Reshape" in r.stderr, r.stderr
+    assert "split_seq" in r.stderr and "Reshape" in r.stderr, r.stderr
     assert not dst.exists()
+
+
+def test_batch_merged_into_heads(tmp_path: Path):
+    src = _save(heads_into_batch(), tmp_path / "heads.onnx")
+    dst = tmp_path / "dyn.onnx"
+    r = _convert(src, dst, "--dynamic-batch")
+    assert r.rc == 0, r.describe()
+    assert kl.checker_error(dst) is None, kl.checker_error(dst)
+    x = np.random.default_rng(8).standard_normal((4, 4, 16, 8)).astype(np.float32)
+    batched = kl.ort_run(dst, {"x": x})[0]
+    singles = np.concatenate([kl.ort_run(src, {"x": x[i:i + 1]})[0] for i in range(4)])
+    assert batched.shape == (16, 16, 8)
+    np.testing.assert_allclose(batched, singles, rtol=RTOL, atol=ATOL)
 
 
 def test_input_shape_pins_and_checks(tmp_path: Path):

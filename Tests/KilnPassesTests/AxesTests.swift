@@ -45,7 +45,7 @@ import KilnEvaluator
 
     func outputDims(_ m: Model) -> [Dim]? { m.graph[value: m.graph.outputs[0]].type?.tensorShape?.dims }
 
-    @Test(arguments: [([1, -1], [0, -1]), ([1, 16], [0, 16]), ([-1, 16], [-1, 16])] as [([Int64], [Int64])])
+    @Test(arguments: [([1, -1], [0, -1]), ([1, 16], [0, 16]), ([-1, 16], [0, 16])] as [([Int64], [Int64])])
     func flattenTargetsBecomeBatchFree(old: [Int64], new: [Int64]) throws {
         let original = flattenModel(old)
         var m = original
@@ -106,18 +106,56 @@ import KilnEvaluator
         _ = try AxesVerification.run(original: original, rewritten: m, oldSizes: report.oldSizes)
     }
 
-    @Test func mergedBatchIsRefusedByName() throws {
+    @Test func splitSymbolIsRefusedByName() throws {
+        // [1, 6, 8] -> [1, 2, 3, 8]: 'seq' is split over two elements.
+        var b = ModelBuilder(opset: 17)
+        b.input("x", [1, 6, 8])
+        b.ints("target", [1, 2, 3, 8])
+        b.node("Reshape", ["x", "target"], ["y"], name: "split_seq")
+        b.output("y", .float, [.value(1), .value(2), .value(3), .value(8)])
+        var m = b.model
+        let before = m
+        let error = try #require(throws: KilnError.self) {
+            try DynamicAxes.makeDynamic(&m, dims: [.init(input: "x", axis: 1, name: "seq")])
+        }
+        #expect(error.code == .checkFailed)
+        #expect(error.message.contains("split_seq") && error.message.contains("split over several elements"))
+        #expect(m == before)
+    }
+
+    @Test func batchMergedIntoHeadsBecomesMinusOne() throws {
+        // torch's x.view(B * heads, S, D) at B = 1: [1, 4, 6, 8] -> [4, 6, 8] becomes [-1, 6, 8].
         var b = ModelBuilder(opset: 17)
         b.input("x", [1, 4, 6, 8])
         b.ints("target", [4, 6, 8])
         b.node("Reshape", ["x", "target"], ["y"], name: "merge_heads")
         b.output("y", .float, [.value(4), .value(6), .value(8)])
-        var m = b.model
-        let before = m
-        let error = try #require(throws: KilnError.self) { try DynamicAxes.makeDynamic(&m, dims: DynamicAxes.batchSpecs(m)) }
-        #expect(error.code == .checkFailed)
-        #expect(error.message.contains("merge_heads") && error.message.contains("no element can carry it"))
-        #expect(m == before)
+        let original = b.model
+        var m = original
+        let report = try DynamicAxes.makeDynamic(&m, dims: DynamicAxes.batchSpecs(m))
+        #expect(try target(of: "merge_heads", m) == [-1, 6, 8])
+        _ = try AxesVerification.run(original: original, rewritten: m, oldSizes: report.oldSizes)
+    }
+
+    @Test func exactDimAtAnotherIndexIsTakenFromShape() throws {
+        // [batch, 4, seq, 8] -> [-1, seq, 8]: batch goes into the -1, seq moves from axis 2 to 1.
+        var b = ModelBuilder(opset: 17)
+        b.input("x", [1, 4, 6, 8])
+        b.ints("target", [-1, 6, 8])
+        b.node("Reshape", ["x", "target"], ["y"], name: "merge")
+        b.output("y", .float, [.value(4), .value(6), .value(8)])
+        let original = b.model
+        var m = original
+        let report = try DynamicAxes.makeDynamic(&m, dims: [.init(input: "x", axis: 0, name: "batch"), .init(input: "x", axis: 2, name: "seq")])
+        let reshape = try #require(m.graph.nodes.first { $0.node.name == "merge" })
+        let shapeValue = try #require(reshape.node.inputs[1])
+        let producer = try #require(m.graph.producer(of: shapeValue))
+        #expect(m.graph[node: producer].opType == "Concat")
+        #expect(outputDims(m)?.dropFirst().elementsEqual([.symbol("seq"), .value(8)]) == true)
+        try m.graph.checkInvariants()
+        _ = try AxesVerification.run(original: original, rewritten: m, oldSizes: report.oldSizes)
+        let y = try outputs(m, ["x": TensorValue(shape: [2, 4, 5, 8], [Float](repeating: 1, count: 320))])[0]
+        #expect(y.shape == [8, 5, 8])
     }
 
     @Test func positionalTableIsRefusedByName() throws {

@@ -12,7 +12,7 @@ import KilnEvaluator
 /// 2. Shapes are inferred again (stale intermediate shapes cleared first), and nodes are visited in
 ///    graph order; after each rewrite shapes are inferred again, so later nodes see the symbol.
 /// 3. `Reshape` with a constant target whose data input carries a new symbol (see
-///    `DynamicAxes+Reshape.swift` for the target rules 3a-3e).
+///    `DynamicAxes+Reshape.swift` for the target rules 3a-3d).
 /// 4. `Expand` with a constant shape: an element equal to the old size, aligned (from the right)
 ///    with a data dim that is the new symbol, becomes 1 (broadcasting keeps the data's dim).
 /// 5. `Slice` with constant `ends` (and constant or absent `axes`): an end equal to the old size on
@@ -119,7 +119,19 @@ public enum DynamicAxes {
                 }
                 let change: (slot: Int, values: [Int64])?
                 switch node.opType {
-                case PassOp.reshape: change = try reshapeTarget(node, in: m.graph, sizes: report.oldSizes)
+                case PassOp.reshape:
+                    switch try reshapeTarget(node, in: m.graph, sizes: report.oldSizes) {
+                    case .constant(let values)?: change = (1, values)
+                    case .derived(let elements, let axes)?:
+                        let before = try constantInts(node, 1, m.graph) ?? []
+                        try deriveTarget(&m.graph, reshape: id, elements: elements, axes: axes)
+                        report.rewrites.append("node '\(node.name)' (Reshape): \(before) -> "
+                            + elements.enumerated().map { j, e in e.map(String.init) ?? "shape[\(axes[j]!)]" }.joined(separator: ", "))
+                        reinfer(&m)
+                        index = (m.graph.order.firstIndex(of: id) ?? index) + 1
+                        continue
+                    case nil: change = nil
+                    }
                 case "Expand": change = try expandShape(node, in: m.graph, sizes: report.oldSizes)
                 case "Slice": change = try sliceEnds(node, in: m.graph, sizes: report.oldSizes)
                 default: change = nil
