@@ -124,12 +124,7 @@ final class GraphPlan: @unchecked Sendable {
     /// converted (the evaluator holds its own copy): otherwise a run's peak RSS counts the weights
     /// twice. The pages stay in the page cache and fault back in if the model reads them again.
     static func dropMappedPages(of tensor: Tensor) {
-        guard case .raw(let bytes) = tensor.storage, bytes.storage.origin != nil, bytes.count >= 1 << 16 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = Int(bitPattern: bytes.storage.base) + bytes.offset
-        // Whole pages inside the tensor only: neighbouring bytes (other fields) stay resident.
-        let first = (start + page - 1) & ~(page - 1), end = (start + bytes.count) & ~(page - 1)
-        if end > first { madvise(UnsafeMutableRawPointer(bitPattern: first), end - first, Int32(MADV_DONTNEED)) }
+        if case .raw(let bytes) = tensor.storage { bytes.releaseMappedPages() }
     }
 
     /// Outer names read by subgraphs nested in this graph that this graph does not define either.

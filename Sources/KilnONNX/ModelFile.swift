@@ -189,6 +189,12 @@ public enum ModelFile {
         return total
     }
 
+    /// Throws the error `write` would give when `path`'s folder does not exist, so a command can
+    /// refuse an impossible output before doing any work.
+    public static func checkOutputPath(_ path: String) throws {
+        _ = try AtomicFile.checkFolder(of: path)
+    }
+
     /// Writes `model` to `path` atomically (temporary file, then rename), with its external data
     /// files beside it. On failure nothing at `path` changes.
     @discardableResult

@@ -85,6 +85,7 @@ struct Optimize: ParsableCommand {
 
     func run() throws {
         let started = monotonicSeconds()
+        try ModelFile.checkOutputPath(output)
         var model = try ModelFile.read(input)
         let check = Checker(inferShapes: false).check(model, file: input)
         if !check.valid {

@@ -15,8 +15,8 @@ struct AtomicFile {
     let temporary: String
     private(set) var descriptor: Int32
 
-    /// Creates the temporary file for `target`. Fails when the target's folder does not exist.
-    init(target: String) throws {
+    /// The folder and file name of `target`; throws when the folder does not exist.
+    static func checkFolder(of target: String) throws -> (dir: String, base: String) {
         let dir: String
         let base: String
         if let slash = target.lastIndex(of: "/") {
@@ -30,6 +30,12 @@ struct AtomicFile {
         guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
             throw KilnError(.invalidInput, "output folder '\(dir)' does not exist", at: .init(file: target))
         }
+        return (dir, base)
+    }
+
+    /// Creates the temporary file for `target`. Fails when the target's folder does not exist.
+    init(target: String) throws {
+        let (dir, base) = try Self.checkFolder(of: target)
         var template = Array("\(dir)/.\(base).kiln-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {

@@ -67,13 +67,18 @@ public struct DuplicateInitializersPass: Pass {
                 bytes = b; strings = nil
             }
             var h = Hasher()
-            if let bytes { bytes.withUnsafeBytes { h.combine(bytes: $0) } }
+            if let bytes {
+                bytes.withUnsafeBytes { h.combine(bytes: $0) }
+                bytes.releaseMappedPages()  // hashing a 2.5 GB model must not keep it resident
+            }
             if let strings { h.combine(strings) }
             hash = h.finalize()
         }
 
         static func == (a: Content, b: Content) -> Bool {
-            a.hash == b.hash && a.bytes == b.bytes && a.strings == b.strings
+            guard a.hash == b.hash else { return false }
+            defer { a.bytes?.releaseMappedPages(); b.bytes?.releaseMappedPages() }
+            return a.bytes == b.bytes && a.strings == b.strings
         }
 
         func hash(into hasher: inout Hasher) { hasher.combine(hash) }
