@@ -69,4 +69,42 @@ extension DynamicAxes {
         _ = graph.removeUnusedInitializers([oldLimit], captured: [])
         return true
     }
+
+    /// Rule 7b, shapes built for the old size: when the baked input is `ConstantOfShape(shape)` or
+    /// `Expand(data, shape)` with `shape` a constant int64 holding N at exactly one element, that
+    /// element is taken from the input instead: `Concat(numbers, Gather(Shape(input), [axis]), ...)`.
+    static func rewriteShapeConstant(_ graph: inout Graph, baked: ValueID, size: Int64,
+                                     source: (input: ValueID, axis: Int)) throws -> Bool {
+        guard let p = graph.producer(of: baked) else { return false }
+        let node = graph[node: p]
+        let slot: Int
+        switch node.opType {
+        case "ConstantOfShape": slot = 0
+        case "Expand": slot = 1
+        default: return false
+        }
+        guard node.domain.isEmpty || node.domain == "ai.onnx", let old = node.inputs[slot],
+              let values = try constantInts(node, slot, graph), values.filter({ $0 == size }).count == 1,
+              let j = values.firstIndex(of: size) else { return false }
+        let base = graph.name(of: old)
+        func constant(_ v: [Int64]) throws -> ValueID {
+            let name = graph.uniqueName(base + "_part")
+            return try graph.addInitializer(named: name, .int64(v, dims: [Int64(v.count)], name: name))
+        }
+        let shapeName = graph.uniqueName(base + "_shape")
+        let shape = try graph.addNode(Node(opType: "Shape", name: shapeName), inputs: [source.input], outputNames: [shapeName], at: .before(p))
+        let dimName = graph.uniqueName(base + "_dim")
+        let dim = try graph.addNode(Node(opType: "Gather", name: dimName), inputs: [graph[node: shape].outputs[0]!, try constant([Int64(source.axis)])],
+                                    outputNames: [dimName], at: .before(p))
+        var pieces: [ValueID] = []
+        if j > 0 { pieces.append(try constant(Array(values[..<j]))) }
+        pieces.append(graph[node: dim].outputs[0]!)
+        if j + 1 < values.count { pieces.append(try constant(Array(values[(j + 1)...]))) }
+        let concatName = graph.uniqueName(base + "_derived")
+        let concat = try graph.addNode(Node(opType: "Concat", name: concatName, attributes: [Attribute("axis", .int(0))]),
+                                       inputs: pieces, outputNames: [concatName], at: .before(p))
+        graph.setInput(of: p, at: slot, to: graph[node: concat].outputs[0]!)
+        _ = graph.removeUnusedInitializers([old], captured: [])
+        return true
+    }
 }

@@ -26,7 +26,8 @@ import KilnEvaluator
 ///    input was built for the old size (a positional table, a causal mask) and inference would
 ///    silently turn the symbol back into N. 7a (`DynamicAxes+Positions.swift`): positional ids
 ///    `Gather(table, [0 .. N-1])` are computed from the input's shape instead, and the node is
-///    visited again.
+///    visited again; 7b (same file): a `ConstantOfShape`/`Expand` shape holding N once takes that
+///    element from the input's shape.
 /// 8. Safety net: after the rewrites, shape inference must find no problem it did not find on the
 ///    input; a new one (a broadcast of the symbol against a baked size in an `Expand`, `Tile`,
 ///    `ConstantOfShape`, `Range`, a positional table ...) is an error naming that node.
@@ -107,12 +108,13 @@ public enum DynamicAxes {
                     // Rule 7a, then rule 7.
                     guard let source = sources[hit.symbol], try rewritePositions(
                         &m.graph, baked: hit.baked, symbol: hit.symbol, size: hit.size, source: source,
-                        opset: m.opsetVersion(for: "") ?? 0) else {
+                        opset: m.opsetVersion(for: "") ?? 0)
+                        || rewriteShapeConstant(&m.graph, baked: hit.baked, size: hit.size, source: source) else {
                         throw KilnError(.checkFailed, "node '\(node.name)' (\(node.opType)) broadcasts '\(hit.symbol)' against "
                             + "'\(m.graph.name(of: hit.baked))', whose dim is the old size \(hit.size): it was built for that size "
                             + "(a positional table, a mask) and cannot be rewritten safely")
                     }
-                    report.rewrites.append("node '\(node.name)' (\(node.opType)): positional ids of '\(m.graph.name(of: hit.baked))' computed from '\(hit.symbol)'")
+                    report.rewrites.append("node '\(node.name)' (\(node.opType)): '\(m.graph.name(of: hit.baked))' computed from '\(hit.symbol)'")
                     reinfer(&m)
                     index = (m.graph.order.firstIndex(of: id) ?? index)  // visit this node again
                     continue
