@@ -20,6 +20,18 @@ import KilnIR
         #expect(perms.contains([0, 1, 3, 2]))
     }
 
+    @Test func idempotentAndInvolutiveUnaryPairsCollapse() throws {
+        var n = Net(opset: 13)
+        let x = n.input("x", [2, 3])
+        let r = n.op("Relu", [x])
+        n.output(n.op("Relu", [r]))                       // Relu(Relu(x)) -> Relu(x)
+        n.output(n.op("Exp", [r]))                        // the inner Relu keeps its other reader
+        n.output(n.op("Neg", [n.op("Neg", [x])]))         // Neg(Neg(x)) -> x (an Identity keeps the name)
+        n.output(n.op("Sigmoid", [n.op("Sigmoid", [x])])) // not idempotent: stays
+        let m = try fuse(n.model, ["merge-chains"])
+        #expect(ops(m).sorted() == ["Exp", "Identity", "Relu", "Sigmoid", "Sigmoid"])
+    }
+
     @Test func reshapePairsMerge() throws {
         var n = Net(opset: 14)
         let x = n.input("x", [2, 3, 4])

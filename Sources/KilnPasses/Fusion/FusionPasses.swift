@@ -11,7 +11,7 @@ public enum FusionPasses {
             PatternRewritePass(name: "fuse-gemm", patterns: [MatMulAddToGemm(), TransposeIntoGemm()], needsShapes: true),
             PatternRewritePass(name: "fuse-pad", patterns: [PadIntoConsumer()], needsShapes: true),
             PatternRewritePass(name: "merge-chains", patterns: [
-                TransposeChain(), ReshapeChain(), SqueezeUnsqueezeChain(), SliceChain(), ConcatChain(), CastChain(),
+                TransposeChain(), ReshapeChain(), SqueezeUnsqueezeChain(), SliceChain(), ConcatChain(), CastChain(), UnaryChain(),
             ], needsShapes: true),
             PatternRewritePass(name: "fuse-gelu", patterns: [GeluPattern()], needsShapes: true),
             PatternRewritePass(name: "fuse-layernorm", patterns: [LayerNormPattern()], needsShapes: true),
