@@ -31,7 +31,13 @@ extension ShapeInference {
             guard let rule = rules.rule(domain: domain, op: node.opType, opset: opset) else { continue }
             var ctx = NodeContext(
                 node: node, opset: opset,
-                inputTypes: node.inputs.map { $0.flatMap { graph[value: $0].type.map(InferredType.init) } },
+                // An initializer's type is its tensor's (initializers need not be listed in value_info).
+                inputTypes: node.inputs.map { v in
+                    v.flatMap { v in
+                        if let t = tensors[v] { return InferredType(ValueType.tensor(t.dataType, Shape(static: t.dims))) }
+                        return graph[value: v].type.map(InferredType.init)
+                    }
+                },
                 inputValues: node.inputs.map { $0.flatMap { values[$0] } },
                 inputTensors: node.inputs.map { $0.flatMap { tensors[$0] } })
             guard (try? rule(&ctx)) != nil else { continue }
