@@ -5,7 +5,8 @@ import KilnIR
 /// Rules:
 /// 1. Two initializers are the same when they have the same element type, dims and payload bytes
 ///    (in raw little-endian layout, whatever field stores them). Only initializers sharing element
-///    type and dims with another are hashed, and bytes are compared only on a hash match.
+///    type and dims with another are hashed (length and the first and last 4 KiB, so a large model is
+///    not read whole), and bytes are compared in full only on a hash match.
 /// 2. An initializer that is also a graph input (a default a caller may override) is never merged;
 ///    one a subgraph reads by name is kept (others may merge into it), never replaced.
 /// 3. The first in initializer order is kept; the others are removed once unused.
@@ -68,8 +69,18 @@ public struct DuplicateInitializersPass: Pass {
             }
             var h = Hasher()
             if let bytes {
-                bytes.withUnsafeBytes { h.combine(bytes: $0) }
-                bytes.releaseMappedPages()  // hashing a 2.5 GB model must not keep it resident
+                // Hash the length and at most the first and last 4 KiB: tensors that differ almost
+                // always differ there, so a large model is not read whole; equal hashes are
+                // confirmed by comparing every byte.
+                bytes.withUnsafeBytes { raw in
+                    h.combine(raw.count)
+                    if raw.count <= 8192 {
+                        h.combine(bytes: raw)
+                    } else {
+                        h.combine(bytes: UnsafeRawBufferPointer(rebasing: raw[..<4096]))
+                        h.combine(bytes: UnsafeRawBufferPointer(rebasing: raw[(raw.count - 4096)...]))
+                    }
+                }
             }
             if let strings { h.combine(strings) }
             hash = h.finalize()
