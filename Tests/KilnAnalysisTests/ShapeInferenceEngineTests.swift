@@ -16,6 +16,25 @@ import KilnIR
         #expect(m.graph[value: m.graph.outputs[0]].type?.description == "tensor(float)[batch, 4]")
     }
 
+    @Test func sliceWithComputedEndsKeepsTheAxesItDoesNotSlice() {
+        // torch's position_ids[:, :seq]: the end is computed, axis 0 is untouched.
+        var t = ShapeTestGraph()
+        t.input("ids", .int64, "batch, seq")
+        t.input("table", .int64, "1, 512")
+        t.node("Shape", ["ids"], ["s"])
+        t.ints("one", [1])
+        t.ints("zero", [0])
+        t.node("Gather", ["s", "one"], ["end"])
+        t.node("Slice", ["table", "zero", "end", "one"], ["pos"])
+        t.node("Slice", ["table", "zero", "end"], ["first"])  // no axes: the first len(starts) axes
+        t.output("pos")
+        t.output("first")
+        let (_, report) = t.infer()
+        #expect(report.valid)
+        #expect(t.type("pos") == "tensor(int64)[1, ?]")
+        #expect(t.type("first") == "tensor(int64)[?, 512]")
+    }
+
     @Test func nodesListedOutOfOrderAreInferredInTopologicalOrder() throws {
         var t = ShapeTestGraph()
         t.input("x", .float, "batch, 4")

@@ -46,7 +46,7 @@ enum IndexingRules {
         r.register("Slice", since: 10) { ctx in
             let type = ctx.elementType(0)
             guard let starts = ctx.constantValues(1), let ends = ctx.constantValues(2) else {
-                return ctx.setOutput(0, type, ctx.rank(0).map { Array(repeating: .unknown, count: $0) })
+                return ctx.setOutput(0, type, try slicedAxesUnknown(&ctx))
             }
             var axes: [Int64]? = nil, steps: [Int64]? = nil
             if ctx.hasInput(3) {
@@ -137,6 +137,25 @@ enum IndexingRules {
             }
             ctx.setValues(0, out)
         }
+    }
+
+    /// Slice with starts or ends not known: only the sliced axes become unknown; the others keep the
+    /// input's dims (axes from the constant `axes` input, else the first `len(starts)` axes).
+    static func slicedAxesUnknown(_ ctx: inout NodeContext) throws -> [SymDim]? {
+        guard let x = ctx.dims(0) else { return nil }
+        let unknown = Array(repeating: SymDim.unknown, count: x.count)
+        let axes: [Int64]
+        if ctx.hasInput(3) {
+            guard let a = ctx.constantValues(3) else { return unknown }
+            axes = a
+        } else {
+            guard let n = ctx.values(1)?.count ?? ctx.values(2)?.count ?? ctx.dims(1)?.first?.constantValue.map(Int.init)
+            else { return unknown }
+            axes = (0..<Int64(n)).map { $0 }
+        }
+        var out = x
+        for a in axes { out[try ctx.axis(a, rank: x.count)] = .unknown }
+        return out
     }
 
     static func slice(_ ctx: inout NodeContext, starts: [Int64], ends: [Int64], axes: [Int64]?, steps: [Int64]?) throws {
