@@ -75,7 +75,7 @@ struct Optimize: ParsableCommand {
         if foldSizeLimit < 0 { throw ValidationError("--fold-size-limit must be zero or more") }
         if verify < 0 { throw ValidationError("--verify must be zero or more") }
         if externalDataThreshold < 0 { throw ValidationError("--external-data-threshold must be zero or more") }
-        for spec in inputShape { _ = try Self.parseShape(spec) }
+        _ = try InputShape.parse(inputShape)
         do {
             _ = try Pipeline.select(level: level, skip: skip, only: only)
         } catch let e as KilnError {
@@ -93,7 +93,7 @@ struct Optimize: ParsableCommand {
             throw KilnError(.checkFailed, "\(check.issues.count) problem(s) found by the checker; first: \(check.issues[0].description)",
                             at: .init(file: input))
         }
-        for spec in inputShape { try Self.fixInputShape(spec, in: &model) }
+        try InputShape.apply(try InputShape.parse(inputShape), to: &model, file: input)
         let original = model
         let before = ModelStats(model)
 
@@ -143,43 +143,6 @@ struct Optimize: ParsableCommand {
             print("wrote \(output) (\(written.modelBytes) bytes) in \(String(format: "%.3f", summary.seconds)) s")
         }
         withExtendedLifetime((model, original)) { exitSuccessfully() }
-    }
-
-    // MARK: --input-shape
-
-    static func parseShape(_ spec: String) throws -> (name: String, dims: [Int64]) {
-        guard let colon = spec.lastIndex(of: ":") else {
-            throw ValidationError("--input-shape '\(spec)' must be NAME:DIMS, e.g. input:1x3x224x224")
-        }
-        let name = String(spec[..<colon]), text = spec[spec.index(after: colon)...]
-        let dims = text.isEmpty ? [] : text.split(separator: "x", omittingEmptySubsequences: false).map { Int64($0) }
-        guard !name.isEmpty, dims.allSatisfy({ ($0 ?? -1) >= 0 }) else {
-            throw ValidationError("--input-shape '\(spec)' must be NAME:DIMS with dims like 1x3x224x224")
-        }
-        return (name, dims.map { $0! })
-    }
-
-    static func fixInputShape(_ spec: String, in model: inout Model) throws {
-        let (name, dims) = try parseShape(spec)
-        let g = model.graph
-        guard let id = g.valueID(named: name), g.inputs.contains(id), !g.isConstant(id) else {
-            let names = g.inputs.filter { !g.isConstant($0) }.map { g.name(of: $0) }
-            throw KilnError(.invalidInput, "--input-shape: '\(name)' is not a graph input (inputs: \(names.joined(separator: ", ")))")
-        }
-        guard case .tensor(let elementType, let shape)? = g[value: id].type?.kind else {
-            throw KilnError(.invalidInput, "--input-shape: input '\(name)' is not a tensor")
-        }
-        if let shape, shape.rank != dims.count {
-            throw KilnError(.invalidInput, "--input-shape: input '\(name)' has rank \(shape.rank), the shape given has \(dims.count) dims")
-        }
-        if let shape {
-            for (d, v) in zip(shape.dims, dims) where d.staticValue.map({ $0 != v }) ?? false {
-                throw KilnError(.invalidInput, "--input-shape: input '\(name)' has shape \(shape), which \(dims) contradicts")
-            }
-        }
-        var fixed = shape ?? Shape(static: dims)
-        fixed.dims = dims.map { .value($0) }
-        model.graph[value: id].type?.kind = .tensor(elementType: elementType, shape: fixed)
     }
 }
 
@@ -491,25 +454,5 @@ struct Verification: Encodable {
         var out: [String: [Int64]] = [:]
         for (k, v) in object { out[k] = v.map { Int64($0) } }
         return out
-    }
-}
-
-/// A small seeded generator (SplitMix64): the same seed gives the same inputs on every machine.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A standard normal sample (Box-Muller).
-    mutating func normal() -> Double {
-        let u1 = (Double(next() >> 11) + 1) / Double(1 << 53), u2 = Double(next() >> 11) / Double(1 << 53)
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
     }
 }

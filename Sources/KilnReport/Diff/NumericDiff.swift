@@ -52,7 +52,7 @@ public struct NumericDiff: Encodable, Sendable {
         self.atol = atol
         let ea = try Evaluator(model: ma), eb = try Evaluator(model: mb)
         let al = GraphAlignment(ma.graph, mb.graph)
-        let labels = ModelDiff.labels(al.a)
+        let labels = InspectHTML.nodeKeys(ma.graph)
         let pairs = intermediates ? Self.pairedValues(al, labels: labels) : []
         let sizeList = inputs == nil ? sizes : [0]
         var runs: [Run] = []
@@ -149,7 +149,7 @@ public struct NumericDiff: Encodable, Sendable {
 
     /// Seeded random inputs for every required graph input of `model` (rule 2).
     public static func randomInputs(for model: Model, size: Int, seed: UInt64) throws -> [String: RuntimeValue] {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var symbols: [String: Int] = [:]
         var out: [String: RuntimeValue] = [:]
         let g = model.graph
@@ -186,18 +186,4 @@ public struct NumericDiff: Encodable, Sendable {
         }
         return out
     }
-}
-
-/// A small seeded generator (SplitMix64), identical on every platform.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
