@@ -106,6 +106,13 @@ public struct Graph: Hashable, Sendable {
         valueStore[Int(id.index)].isConstant
     }
 
+    /// The dense initializer of `id` when it is a true constant: an initializer that is not also
+    /// a graph input (a graph input with an initializer is only a default a caller may override).
+    public func constantTensor(_ id: ValueID) -> Tensor? {
+        guard isConstant(id), !isGraphInput(id) else { return nil }
+        return self[value: id].initializer
+    }
+
     /// The name of value `id`, without copying the value.
     public func name(of id: ValueID) -> String {
         valueStore[Int(id.index)].name

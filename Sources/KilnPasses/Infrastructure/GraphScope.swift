@@ -75,13 +75,6 @@ extension Model {
 }
 
 extension Graph {
-    /// The dense initializer of `id` when it is a true constant: an initializer that is not also
-    /// a graph input (a graph input with an initializer is only a default a caller may override).
-    public func constantTensor(_ id: ValueID) -> Tensor? {
-        guard isConstant(id), !isGraphInput(id) else { return nil }
-        return self[value: id].initializer
-    }
-
     /// Whether the value read by input `index` of `node` is a true constant.
     public func isConstantInput(_ node: NodeID, _ index: Int) -> Bool {
         let ins = self[node: node].inputs

@@ -106,7 +106,7 @@ extension ModelDiff {
         io = Self.ioChanges(ma.graph, mb.graph)
         let al = GraphAlignment(ma.graph, mb.graph)
         let ga = ma.graph, gb = mb.graph
-        let labelA = Self.labels(al.a), labelB = Self.labels(al.b)
+        let labelA = InspectHTML.nodeKeys(ga), labelB = InspectHTML.nodeKeys(gb)
 
         var changedA = Set<NodeID>()
         var changes: [NodeChange] = []
@@ -134,10 +134,6 @@ extension ModelDiff {
             nodesA: ga.nodeCount, nodesB: gb.nodeCount, identical: al.identical.count, paired: al.aToB.count,
             changed: changes.count, removed: removed.count, added: added.count, renamedOutputs: renamed,
             parametersA: Self.parameters(ga), parametersB: Self.parameters(gb))
-    }
-
-    static func labels(_ side: GraphSide) -> [NodeID: String] {
-        InspectHTML.nodeKeys(side.graph)
     }
 
     static func parameters(_ g: Graph) -> Int64 {

@@ -54,11 +54,3 @@ public enum GraphDot {
         return r
     }
 }
-
-extension Graph {
-    /// The dense initializer of `id` when it is not also a graph input.
-    func constantTensor(_ id: ValueID) -> Tensor? {
-        guard isConstant(id), !isGraphInput(id) else { return nil }
-        return self[value: id].initializer
-    }
-}
