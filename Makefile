@@ -24,6 +24,7 @@ system-deps:
 	$(PYTHON) -m venv --help >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
 	pkg-config --exists openblas 2>/dev/null || missing="$$missing libopenblas-dev"; \
+	pkg-config --exists zlib 2>/dev/null || missing="$$missing zlib1g-dev"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v swift >/dev/null || { echo "swift is not installed: Kiln needs Swift 6 (https://swift.org/install)"; exit 2; }; \
 	if [ -n "$$missing" ]; then \

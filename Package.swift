@@ -23,23 +23,34 @@ let package = Package(
         .target(name: "KilnAnalysis", dependencies: ["KilnIR", "KilnOpset"]),
         .target(name: "KilnReport", dependencies: ["KilnIR", "KilnEvaluator"]),
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "KilnEvaluator", dependencies: ["KilnIR", "KilnONNX", "CBLAS"]),
         .target(name: "KilnPasses", dependencies: ["KilnIR", "KilnOpset", "KilnAnalysis", "KilnEvaluator"]),
         .target(
+            name: "KilnQuantization",
+            dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnAnalysis", "KilnEvaluator", "KilnPasses", "CZlib"]
+        ),
+        .target(
             name: "Kiln",
-            dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnAnalysis", "KilnReport", "KilnEvaluator", "KilnPasses"]
+            dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnAnalysis", "KilnReport", "KilnEvaluator", "KilnPasses",
+                           "KilnQuantization"]
         ),
         .executableTarget(
             name: "KilnCLI",
             dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .target(name: "KilnTestSupport", dependencies: ["KilnIR", "KilnEvaluator"]),
         .testTarget(name: "KilnIRTests", dependencies: ["KilnIR"]),
         .testTarget(name: "KilnOpsetTests", dependencies: ["KilnOpset", "KilnIR"]),
         .testTarget(name: "KilnONNXTests", dependencies: ["KilnONNX", "KilnIR"]),
         .testTarget(name: "KilnAnalysisTests", dependencies: ["KilnAnalysis", "KilnOpset", "KilnONNX", "KilnIR"]),
         .testTarget(name: "KilnReportTests", dependencies: ["KilnReport", "KilnEvaluator", "KilnONNX", "KilnIR"]),
         .testTarget(name: "KilnEvaluatorTests", dependencies: ["KilnEvaluator", "KilnONNX", "KilnIR"]),
-        .testTarget(name: "KilnPassesTests", dependencies: ["KilnPasses", "KilnEvaluator", "KilnONNX", "KilnIR"]),
+        .testTarget(name: "KilnPassesTests", dependencies: ["KilnTestSupport", "KilnPasses", "KilnEvaluator", "KilnONNX", "KilnIR"]),
+        .testTarget(
+            name: "KilnQuantizationTests",
+            dependencies: ["KilnTestSupport", "KilnQuantization", "KilnPasses", "KilnEvaluator", "KilnONNX", "KilnIR"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,3 +5,4 @@
 @_exported import KilnReport
 @_exported import KilnEvaluator
 @_exported import KilnPasses
+@_exported import KilnQuantization
