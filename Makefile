@@ -93,6 +93,7 @@ bench: setup release
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_report.py
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_eval.py
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_optimize.py
+	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_quantize.py
 
 fixtures: venv
 	$(VPY) Scripts/make_fixtures.py --out Fixtures
@@ -102,6 +103,7 @@ fixtures: venv
 fixtures-check: venv
 	$(VPY) Scripts/make_fixtures.py --check --out Fixtures
 	$(VPY) Scripts/make_optimize_fixtures.py --check --out Fixtures/optimize
+	$(VPY) Scripts/make_quantize_fixtures.py --check --out Fixtures/quantize
 
 # Regenerate the protobuf Swift code (needs protoc from Debian's protobuf-compiler; builds the plugin).
 proto:

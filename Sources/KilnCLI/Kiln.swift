@@ -26,7 +26,7 @@ struct KilnCommand: ParsableCommand {
         Errors are one line on stderr: `kiln: error: FILE: WHERE: WHAT`.
         """,
         version: kilnVersion,
-        subcommands: [Check.self, Convert.self, Diff.self, Inspect.self, InferShapes.self, Optimize.self, Run.self, Conformance.self]
+        subcommands: [Check.self, Convert.self, Diff.self, Inspect.self, InferShapes.self, Optimize.self, Quantize.self, Run.self, Conformance.self]
     )
 
     /// Parses, runs, and maps every failure to an exit status and one line on stderr.

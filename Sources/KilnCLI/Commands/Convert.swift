@@ -51,10 +51,29 @@ struct Convert: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Check --dynamic-batch/--dim by running the evaluator at two sizes (default on with them).")
     var verify: Bool?
 
+    @Flag(help: "Convert float32 weights and compute to float16 (rules: Docs/Precision.md).")
+    var fp16 = false
+
+    @Flag(help: "Convert float32 weights and compute to bfloat16 (opset 13 or later).")
+    var bf16 = false
+
+    @Flag(help: "With --fp16/--bf16: graph inputs and outputs stay float32 (same names); Casts go inside.")
+    var keepIOTypes = false
+
+    @Option(name: .customLong("block-op"), help: "With --fp16/--bf16: also keep this operator type in float32 (repeatable).")
+    var blockOps: [String] = []
+
+    @Option(help: "Convert the ai.onnx opset to N (7 up to the newest), up or down (rules: Docs/OpsetConversion.md).")
+    var opset: Int?
+
     func validate() throws {
         _ = try parsedDims()
         _ = try InputShape.parse(inputShapes)
         _ = try parsedRenames()
+        if fp16 && bf16 { throw ValidationError("--fp16 and --bf16 exclude each other") }
+        if !fp16 && !bf16 && (keepIOTypes || !blockOps.isEmpty) {
+            throw ValidationError("--keep-io-types and --block-op need --fp16 or --bf16")
+        }
         if externalDataThreshold < 0 {
             throw ValidationError("--external-data-threshold must be zero or more")
         }
@@ -69,6 +88,11 @@ struct Convert: ParsableCommand {
     func run() throws {
         var model = try ModelFile.read(input)
         try rewriteAxes(&model)
+        if let opset { do { let r = try OpsetConverter().convert(&model, to: opset); print((["opset \(r.from) -> \(r.to)"] + r.lines.map { "  \($0)" }).joined(separator: "\n")) } catch let e as KilnError { throw e.inFile(input) } }
+        if fp16 || bf16 {
+            let options = PrecisionOptions(target: bf16 ? .bfloat16 : .float16, keepIOTypes: keepIOTypes, blockedOps: Set(blockOps))
+            do { print(try PrecisionConversion.convert(&model, options: options).summary) } catch let e as KilnError { throw e.inFile(input) }
+        }
         var options = ModelFile.WriteOptions()
         switch externalData {
         case nil: options.externalData = nil

@@ -1,13 +1,13 @@
 import KilnIR
 
 /// numpy's `.npy` format (versions 1 to 3), little-endian numeric and bool arrays in C order.
-enum NumpyFile {
+public enum NumpyFile {
     static let descriptors: [(String, DataType)] = [
         ("f4", .float), ("f8", .double), ("f2", .float16), ("i1", .int8), ("i2", .int16), ("i4", .int32),
         ("i8", .int64), ("u1", .uint8), ("u2", .uint16), ("u4", .uint32), ("u8", .uint64), ("b1", .bool),
     ]
 
-    static func decode(_ bytes: [UInt8]) throws -> TensorValue {
+    public static func decode(_ bytes: [UInt8]) throws -> TensorValue {
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
             throw KilnError(.invalidInput, "not a .npy file (bad magic)")
@@ -45,7 +45,7 @@ enum NumpyFile {
         return try TensorValue(tensor)
     }
 
-    static func encode(_ t: TensorValue) throws -> [UInt8] {
+    public static func encode(_ t: TensorValue) throws -> [UInt8] {
         guard let code = descriptors.first(where: { $0.1 == t.dataType })?.0 else {
             throw KilnError(.unsupported, "\(t.dataType.name) tensors cannot be written as .npy")
         }

@@ -1,0 +1,144 @@
+import Dispatch
+import KilnEvaluator
+
+/// What calibration keeps about one tensor across samples: O(bins) memory, whatever the sample count.
+///
+/// Values with `|x| >= CalibrationOptions.maskMagnitude` or NaN/±Inf (attention-mask fills such as
+/// float32's lowest value) are *excluded*: counted in `excluded`, kept out of `min`/`max` and the
+/// histogram, but seen by `rawMin`/`rawMax` (the table's `observed`).
+final class TensorStatistics {
+    /// Extremes of the regular values.
+    private(set) var min = Float.infinity, max = -Float.infinity
+    /// Extremes of every non-NaN value, mask fills included.
+    private(set) var rawMin = Float.infinity, rawMax = -Float.infinity
+    private(set) var regular = 0
+    private(set) var excluded = 0
+    private(set) var histogram: Histogram?
+
+    /// Threads for large tensors (split into contiguous chunks, partial results combined).
+    let threads: Int
+
+    init(bins: Int?, threads: Int = 1) {
+        histogram = bins.map(Histogram.init(bins:))
+        self.threads = Swift.max(1, threads)
+    }
+
+    /// Elements per chunk below which a tensor is not split.
+    static let grain = 1 << 16
+
+    func add(_ value: TensorValue) {
+        switch value.storage {
+        case .float(let a): a.withUnsafeBufferPointer { add($0) }
+        default:
+            // Other element types (half, double, integers) are rare among activations: convert once.
+            let floats = ContiguousArray(value.doubles.map { Float($0) })
+            floats.withUnsafeBufferPointer { add($0) }
+        }
+    }
+
+    func add(_ values: UnsafeBufferPointer<Float>) {
+        guard !values.isEmpty else { return }
+        let limit = CalibrationOptions.maskMagnitude
+        let scan = Self.parallelScan(values, limit: limit, threads: threads)
+        rawMin = Swift.min(rawMin, scan.rawMin)
+        rawMax = Swift.max(rawMax, scan.rawMax)
+        let lo: Float, hi: Float, count: Int
+        if scan.clean {
+            (lo, hi, count) = (scan.rawMin, scan.rawMax, values.count)
+        } else {
+            (lo, hi, count) = Self.regularExtremes(values, limit: limit)
+        }
+        regular += count
+        excluded += values.count - count
+        guard count > 0 else { return }
+        min = Swift.min(min, lo)
+        max = Swift.max(max, hi)
+        if histogram != nil {
+            histogram!.cover(Swift.max(-lo, hi))
+            histogram!.add(values, limit: limit, clean: scan.clean, threads: threads)
+        }
+    }
+
+    /// `scan` over up to `threads` chunks, combined.
+    static func parallelScan(_ values: UnsafeBufferPointer<Float>, limit: Float, threads: Int)
+        -> (rawMin: Float, rawMax: Float, clean: Bool) {
+        let chunks = Swift.min(threads, values.count / grain)
+        guard chunks > 1 else { return scan(values, limit: limit) }
+        var parts = [(rawMin: Float, rawMax: Float, clean: Bool)](repeating: (0, 0, true), count: chunks)
+        let per = (values.count + chunks - 1) / chunks
+        parts.withUnsafeMutableBufferPointer { out in
+            let box = UncheckedBox((values, out))
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let (v, o) = box.value
+                let range = (c * per)..<Swift.min(v.count, (c + 1) * per)
+                o[c] = scan(UnsafeBufferPointer(rebasing: v[range]), limit: limit)
+            }
+        }
+        return (parts.map(\.rawMin).min()!, parts.map(\.rawMax).max()!, parts.allSatisfy(\.clean))
+    }
+
+    /// One pass, 16 lanes at a time: min and max of the non-NaN values, and whether every value is
+    /// regular (finite with magnitude below `limit`).
+    static func scan(_ values: UnsafeBufferPointer<Float>, limit: Float) -> (rawMin: Float, rawMax: Float, clean: Bool) {
+        typealias V = SIMD16<Float>
+        let n = values.count, lanes = V.scalarCount
+        var lo = V(repeating: .infinity), hi = V(repeating: -.infinity)
+        var bad = SIMDMask<V.MaskStorage>(repeating: false)
+        let bound = V(repeating: limit), negativeBound = V(repeating: -limit)
+        let raw = UnsafeRawPointer(values.baseAddress!)
+        var i = 0
+        while i + lanes <= n {
+            let v = raw.loadUnaligned(fromByteOffset: i * MemoryLayout<Float>.stride, as: V.self)
+            lo = lo.replacing(with: v, where: v .< lo)
+            hi = hi.replacing(with: v, where: v .> hi)
+            bad .|= .!((v .< bound) .& (v .> negativeBound))
+            i += lanes
+        }
+        var l = lo.min(), h = hi.max(), isBad = any(bad)
+        while i < n {
+            let x = values[i]
+            if x < l { l = x }
+            if x > h { h = x }
+            if !(x.magnitude < limit) { isBad = true }
+            i += 1
+        }
+        return (l, h, !isBad)
+    }
+
+    /// Min, max and count of the regular values (the slow path, when some are not).
+    static func regularExtremes(_ values: UnsafeBufferPointer<Float>, limit: Float) -> (Float, Float, Int) {
+        var lo = Float.infinity, hi = -Float.infinity, count = 0
+        for x in values where x.magnitude < limit {
+            if x < lo { lo = x }
+            if x > hi { hi = x }
+            count += 1
+        }
+        return (lo, hi, count)
+    }
+
+    /// The table's `observed` entry: raw extremes, infinities as float32's extremes (JSON has no
+    /// infinity); nil when nothing but NaN was seen.
+    var observed: TensorRange? {
+        guard rawMin <= rawMax else { return nil }
+        func finite(_ x: Float) -> Float { Swift.min(Swift.max(x, -.greatestFiniteMagnitude), .greatestFiniteMagnitude) }
+        return TensorRange(min: finite(rawMin), max: finite(rawMax))
+    }
+
+    /// The calibrated range for `options.method`. The histogram methods pick a magnitude `T` on |x|
+    /// and clip the regular extremes to `[-T, T]`. A tensor with no regular value at all gets its
+    /// observed range.
+    func range(_ options: CalibrationOptions) -> TensorRange? {
+        guard regular > 0 else { return observed }
+        let t: Float
+        switch options.method {
+        case .minmax: return TensorRange(min: min, max: max)
+        case .percentile: t = histogram?.percentileThreshold(options.percentile) ?? Swift.max(-min, max)
+        case .entropy: t = histogram?.entropyThreshold(levels: min >= 0 ? 256 : 128) ?? Swift.max(-min, max)
+        case .mse: t = histogram?.mseThreshold(steps: min >= 0 ? 255 : 127) ?? Swift.max(-min, max)
+        }
+        var lo = Swift.max(min, -t), hi = Swift.min(max, t)
+        // One-sided data lying wholly beyond T (a constant just above the chosen edge): clip all to T.
+        if lo > hi { if min >= 0 { lo = hi } else { hi = lo } }
+        return TensorRange(min: lo, max: hi)
+    }
+}
