@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "KilnPassesTests", dependencies: ["KilnTestSupport", "KilnPasses", "KilnEvaluator", "KilnONNX", "KilnIR"]),
         .testTarget(
             name: "KilnQuantizationTests",
-            dependencies: ["KilnTestSupport", "KilnQuantization", "KilnPasses", "KilnEvaluator", "KilnONNX", "KilnIR"]
+            dependencies: ["KilnTestSupport", "KilnQuantization", "KilnPasses", "KilnAnalysis", "KilnEvaluator", "KilnONNX", "KilnIR"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -20,6 +20,9 @@ Each output is scored in onnxruntime against the float model on the evaluation s
 similarity (worst output, mean over samples), top-1 agreement (ResNet-50 logits), file size, and
 inference latency (onnxruntime CPU, default graph optimizations, batch 1, median of --latency-runs).
 
+onnxruntime's calibrators run under an address-space limit (KILN_BENCH_PEER_MEMORY bytes; default
+45% of RAM, at least 8 GiB): Entropy on BERT grows past 10 GB and would take a shared machine down.
+
 Exit status: 1 if kiln failed on a variant where onnxruntime succeeded, else 0 (the numbers are
 the result; floors from issue 7 are printed, not enforced, on a shared machine).
 """
@@ -46,7 +49,10 @@ from bench_optimize import run_timed  # noqa: E402
 QDATA = DATA / "quantize"
 
 ORT_DRIVER = r"""
-import json, sys, os, time
+import json, sys, os, time, resource
+limit = int(os.environ.get("KILN_BENCH_PEER_MEMORY", "0"))
+if limit:  # a peer that would exhaust the (shared) machine fails with MemoryError instead
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 import numpy as np
 t0 = time.perf_counter()
 from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
@@ -278,6 +284,9 @@ def main(argv=None) -> int:
         print(f"kiln binary not found at {kiln}; set KILN", file=sys.stderr)
         return 2
     only = set(args.only.split(","))
+    if not os.environ.get("KILN_BENCH_PEER_MEMORY"):
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        os.environ["KILN_BENCH_PEER_MEMORY"] = str(max(8 << 30, int(total * 0.45)))
     rows = []
     for name, src in make_models(args.quick, args.bert_layers, only).items():
         rows += bench(name, src, kiln, args)

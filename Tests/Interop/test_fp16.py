@@ -398,6 +398,19 @@ def test_bf16_old_opset_refused(tmp_path):
     assert not (tmp_path / "out.onnx").exists()
 
 
+def test_after_opset_conversion(tmp_path):
+    """`--opset 13 --fp16`: the precision conversion runs on the opset-13 model (last in convert)."""
+    src = PATHS["optimize/transformer_opset17.onnx"]
+    dst = tmp_path / "t13.onnx"
+    r = convert(src, dst, "--opset", "13", "--fp16", "--keep-io-types")
+    assert r.rc == 0, r.describe()
+    m = kl.load(dst, external=False)
+    assert [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")] == [13]
+    assert kl.checker_error(dst) is None
+    feeds = feeds_for(kl.load(src, external=False))
+    assert not compare(run_ort(src, feeds), run_ort(dst, feeds), TOL_FP16)
+
+
 def test_output_may_replace_input(tmp_path):
     src = tmp_path / "m.onnx"
     shutil.copy(PATHS["mlp.onnx"], src)

@@ -76,6 +76,20 @@ import Glibc
         #expect(flatEntropy.max >= 0.99 * flatMax.max, "\(flatEntropy) vs \(flatMax)")
     }
 
+    @Test func reluZerosDoNotPullThresholdsDown() throws {
+        // Relu(N(0, 1)): half the values are exactly 0. They quantize exactly at any threshold, so the
+        // searches must pick what they pick on the positive half alone.
+        var g = SplitMix64(seed: 11)
+        let positive = (0..<200_000).map { _ in Float(abs(g.normal())) }
+        let relu = positive + [Float](repeating: 0, count: 200_000)
+        for method in [CalibrationMethod.entropy, .mse] {
+            let a = try #require(Self.stats([positive], method: method).range(Self.options(method)))
+            let b = try #require(Self.stats([relu], method: method).range(Self.options(method)))
+            #expect(b.min == 0)
+            #expect(abs(a.max - b.max) <= 0.01 * a.max, "\(method): \(a) vs \(b)")
+        }
+    }
+
     @Test func entropyIsARealSearchNotMinmax() throws {
         // A Gaussian body with a few far outliers: minmax is set by the outliers, entropy by the body.
         var g = SplitMix64(seed: 9)

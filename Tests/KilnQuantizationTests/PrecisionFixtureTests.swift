@@ -45,26 +45,26 @@ import KilnTestSupport
     func float16MatchesFloat32(_ file: String) throws {
         let original = try ModelFile.read("\(Self.repo)/Fixtures/\(file)")
         for keep in [false, true] {
-            let (m, report) = try converted(original, PrecisionOptions(keepIOTypes: keep))
+            let (m, report) = try precisionConverted(original, PrecisionOptions(keepIOTypes: keep))
             #expect(report.tensorsConverted > 0)
             let before = Set(Checker().check(original).issues.map(\.description))
             let after = Checker().check(m).issues.filter { !before.contains($0.description) }
             #expect(after.isEmpty, "\(after.prefix(3))")
-            try expectClose(original, m, feeds(original))
+            try expectPrecisionClose(original, m, feeds(original))
         }
     }
 
     @Test(arguments: ["mlp.onnx", "cnn.onnx", "optimize/resnet_block.onnx", "optimize/transformer_opset17.onnx"])
     func bfloat16MatchesFloat32(_ file: String) throws {
         let original = try ModelFile.read("\(Self.repo)/Fixtures/\(file)")
-        let (m, _) = try converted(original, PrecisionOptions(target: .bfloat16, keepIOTypes: true))
+        let (m, _) = try precisionConverted(original, PrecisionOptions(target: .bfloat16, keepIOTypes: true))
         #expect(Checker().check(m).issues.isEmpty)
-        try expectClose(original, m, feeds(original), tolerance: 5e-2)
+        try expectPrecisionClose(original, m, feeds(original), tolerance: 5e-2)
     }
 
     @Test func transformerKeepsDecomposedVarianceInFloat32() throws {
         let original = try ModelFile.read("\(Self.repo)/Fixtures/optimize/transformer_opset17.onnx")
-        let (_, r) = try converted(original)
+        let (_, r) = try precisionConverted(original)
         // Pow(x, 2) -> ReduceMean of each decomposed LayerNorm, and GELU's Pow(x, 3).
         #expect(Dictionary(grouping: r.kept, by: \.op).mapValues(\.count) == ["Pow": 6, "ReduceMean": 5])
         #expect(r.castsInserted == 12)

@@ -32,10 +32,10 @@ import KilnTestSupport
     }
 
     @Test func ifBranches() throws {
-        let (m, r) = try converted(ifModel())
+        let (m, r) = try precisionConverted(ifModel())
         #expect(r.kept.map(\.op) == ["Exp"])
         #expect(r.kept.first?.graph.hasSuffix(".else_branch") == true)
-        let node = try #require(m.nodes("If").first)
+        let node = try #require(m.precisionNodes("If").first)
         let then = try #require(try node.graph("then_branch")), els = try #require(try node.graph("else_branch"))
         #expect(then.outputs.map { then[value: $0].type?.tensorElementType } == [.float16])
         #expect(els.outputs.map { els[value: $0].type?.tensorElementType } == [.float16])
@@ -43,20 +43,20 @@ import KilnTestSupport
         #expect(els.order.map { els[node: $0].opType } == ["Cast", "Exp", "Cast"])
         // The then branch's constant became float16; the captured w is float16 in the main graph.
         #expect(then[value: try #require(then.valueID(named: "one"))].initializer?.dataType == .float16)
-        #expect(m.elementType("w") == .float16)
+        #expect(m.precisionType("w") == .float16)
         for c in [true, false] {
-            try expectClose(ifModel(), m, ["x": TensorValue(shape: [4], [0.5, -1, 2, 1] as [Float]),
+            try expectPrecisionClose(ifModel(), m, ["x": TensorValue(shape: [4], [0.5, -1, 2, 1] as [Float]),
                                            "c": TensorValue(shape: [], [c])])
         }
     }
 
     @Test func ifBlockedKeepsBranchOutputsFloat32() throws {
-        let (m, r) = try converted(ifModel(), PrecisionOptions(blockedOps: ["If"]))
+        let (m, r) = try precisionConverted(ifModel(), PrecisionOptions(blockedOps: ["If"]))
         #expect(r.kept.map(\.op).sorted() == ["Exp", "If"])
-        let node = try #require(m.nodes("If").first)
+        let node = try #require(m.precisionNodes("If").first)
         let then = try #require(try node.graph("then_branch"))
         #expect(then.outputs.map { then[value: $0].type?.tensorElementType } == [.float])
-        try expectClose(ifModel(), m, ["x": TensorValue(shape: [4], [0.5, -1, 2, 1] as [Float]),
+        try expectPrecisionClose(ifModel(), m, ["x": TensorValue(shape: [4], [0.5, -1, 2, 1] as [Float]),
                                        "c": TensorValue(shape: [], [true])])
     }
 
@@ -87,14 +87,14 @@ import KilnTestSupport
     }
 
     @Test func loopCarriedValues() throws {
-        let (m, r) = try converted(loopModel(), PrecisionOptions(keepIOTypes: true))
+        let (m, r) = try precisionConverted(loopModel(), PrecisionOptions(keepIOTypes: true))
         #expect(r.kept.isEmpty)
-        let loop = try #require(m.nodes("Loop").first)
+        let loop = try #require(m.precisionNodes("Loop").first)
         let body = try #require(try loop.graph("body"))
         #expect(body.inputs.map { body[value: $0].type?.tensorElementType } == [.int64, .bool, .float16])
         #expect(body.outputs.map { body[value: $0].type?.tensorElementType } == [.bool, .float16, .float16])
-        #expect(m.elementType("final") == .float && m.elementType("scans") == .float)
-        try expectClose(loopModel(), m, ["x": sample([2]), "init": sample([2])])
+        #expect(m.precisionType("final") == .float && m.precisionType("scans") == .float)
+        try expectPrecisionClose(loopModel(), m, ["x": sample([2]), "init": sample([2])])
     }
 }
 
@@ -107,15 +107,15 @@ import KilnTestSupport
         b.input("x", [4])
         b.node("Exp", ["x"], ["y"])
         b.output("y", .float, [.value(4)])
-        let (m, _) = try converted(b.model)
+        let (m, _) = try precisionConverted(b.model)
         #expect(m.outputNames == ["y"])
-        #expect(m.elementType("y") == .float16)
+        #expect(m.precisionType("y") == .float16)
         let y = try #require(m.graph.valueID(named: "y"))
         let cast = m.graph[node: try #require(m.graph.producer(of: y))]
         #expect(cast.opType == "Cast")
         #expect(try cast.int("to") == 10)
         #expect(cast.inputs[0].map { m.graph.name(of: $0) } == "y_fp32")
-        try expectClose(b.model, m, ["x": sample([4])])
+        try expectPrecisionClose(b.model, m, ["x": sample([4])])
     }
 
     @Test func renamedOutputReadBySubgraph() throws {
@@ -138,14 +138,14 @@ import KilnTestSupport
         b.node("If", ["c"], ["z"], [Attribute("then_branch", .graph(tg)), Attribute("else_branch", .graph(eg))])
         b.output("y", .float, [.value(4)])
         b.output("z", .float, [.value(4)])
-        let (m, _) = try converted(b.model, PrecisionOptions(keepIOTypes: true))
+        let (m, _) = try precisionConverted(b.model, PrecisionOptions(keepIOTypes: true))
         #expect(m.outputNames == ["y", "z"])
-        #expect(m.elementType("y") == .float && m.elementType("z") == .float)
-        let node = try #require(m.nodes("If").first)
+        #expect(m.precisionType("y") == .float && m.precisionType("z") == .float)
+        let node = try #require(m.precisionNodes("If").first)
         let branch = try #require(try node.graph("then_branch"))
         #expect(branch.outerScopeReferences == ["y_fp16"])
         for c in [true, false] {
-            try expectClose(b.model, m, ["x": sample([4]), "c": TensorValue(shape: [], [c])])
+            try expectPrecisionClose(b.model, m, ["x": sample([4]), "c": TensorValue(shape: [], [c])])
         }
     }
 }

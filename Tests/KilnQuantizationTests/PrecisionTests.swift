@@ -13,13 +13,13 @@ func precisionRun(_ model: Model, _ inputs: [String: TensorValue]) throws -> [Te
     for (name, value) in inputs {
         let id = try #require(model.graph.valueID(named: name))
         let type = model.graph[value: id].type?.tensorElementType ?? .float
-        feeds[name] = .tensor(convertElements(value, to: type))
+        feeds[name] = .tensor(precisionCast(value, to: type))
     }
     return try Evaluator(model: model).run(feeds).map { try #require($0.tensor) }
 }
 
 /// `value` (float32) with its elements in `type` (float16, bfloat16 or float32).
-func convertElements(_ value: TensorValue, to type: DataType) -> TensorValue {
+func precisionCast(_ value: TensorValue, to type: DataType) -> TensorValue {
     let f = value.doubles.map { Float($0) }
     switch type {
     case .float16: return TensorValue(shape: value.shape, f.map { Float16($0) })
@@ -30,7 +30,7 @@ func convertElements(_ value: TensorValue, to type: DataType) -> TensorValue {
 }
 
 /// max |a - b| / max |a| over one output.
-func relativeError(_ a: TensorValue, _ b: TensorValue) -> Double {
+func precisionRelativeError(_ a: TensorValue, _ b: TensorValue) -> Double {
     let x = a.doubles, y = b.doubles
     let scale = max(x.map(abs).max() ?? 0, 1e-12)
     return zip(x, y).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
@@ -38,18 +38,18 @@ func relativeError(_ a: TensorValue, _ b: TensorValue) -> Double {
 
 /// Expects the converted model to give the original's outputs within `tolerance` (relative to
 /// each output's largest magnitude).
-func expectClose(_ original: Model, _ converted: Model, _ inputs: [String: TensorValue], tolerance: Double = 1e-2,
+func expectPrecisionClose(_ original: Model, _ converted: Model, _ inputs: [String: TensorValue], tolerance: Double = 1e-2,
                  sourceLocation: SourceLocation = #_sourceLocation) throws {
     let a = try precisionRun(original, inputs), b = try precisionRun(converted, inputs)
     #expect(a.count == b.count, sourceLocation: sourceLocation)
     for (x, y) in zip(a, b) {
         #expect(x.shape == y.shape, sourceLocation: sourceLocation)
-        let e = relativeError(x, y)
+        let e = precisionRelativeError(x, y)
         #expect(e <= tolerance, "relative error \(e)", sourceLocation: sourceLocation)
     }
 }
 
-func converted(_ model: Model, _ options: PrecisionOptions = PrecisionOptions()) throws -> (Model, PrecisionReport) {
+func precisionConverted(_ model: Model, _ options: PrecisionOptions = PrecisionOptions()) throws -> (Model, PrecisionReport) {
     var m = model
     let report = try PrecisionConversion.convert(&m, options: options)
     try m.graph.checkInvariants()
@@ -58,15 +58,15 @@ func converted(_ model: Model, _ options: PrecisionOptions = PrecisionOptions())
 }
 
 extension Model {
-    func nodes(_ op: String) -> [Node] { graph.order.map { graph[node: $0] }.filter { $0.opType == op } }
-    func elementType(_ name: String) -> DataType? {
+    func precisionNodes(_ op: String) -> [Node] { graph.order.map { graph[node: $0] }.filter { $0.opType == op } }
+    func precisionType(_ name: String) -> DataType? {
         graph.valueID(named: name).flatMap { graph[value: $0].type?.tensorElementType ?? graph[value: $0].initializer?.dataType }
     }
-    func castTargets() -> [Int64] { nodes("Cast").compactMap { try? $0.int("to") } }
+    func precisionCastTargets() -> [Int64] { precisionNodes("Cast").compactMap { try? $0.int("to") } }
 }
 
 /// x[2,8] -> MatMul(w1) -> Add(b1) -> Relu -> MatMul(w2) -> y[2,4]
-func mlp(opset: Int = 17) -> Model {
+func precisionMLP(opset: Int = 17) -> Model {
     var b = ModelBuilder(opset: opset)
     b.input("x", [2, 8])
     b.floats("w1", (0..<64).map { Float(($0 * 7) % 13) / 13 - 0.5 }, [8, 8])
@@ -82,43 +82,43 @@ func mlp(opset: Int = 17) -> Model {
 
 @Suite struct PrecisionStructureTests {
     @Test func everythingFloatBecomesFloat16() throws {
-        let (m, r) = try converted(mlp())
-        for name in ["x", "w1", "b1", "w2", "y"] { #expect(m.elementType(name) == .float16, "\(name)") }
-        #expect(m.nodes("Cast").isEmpty)
+        let (m, r) = try precisionConverted(precisionMLP())
+        for name in ["x", "w1", "b1", "w2", "y"] { #expect(m.precisionType(name) == .float16, "\(name)") }
+        #expect(m.precisionNodes("Cast").isEmpty)
         #expect(r.tensorsConverted == 3)
         #expect(r.elementsConverted == 64 + 8 + 32)
         #expect(r.nodesConverted == 4)
         #expect(r.kept.isEmpty)
-        try expectClose(mlp(), m, ["x": sample([2, 8])])
+        try expectPrecisionClose(precisionMLP(), m, ["x": sample([2, 8])])
     }
 
     @Test func keepIOTypesKeepsNamesAndFloat32() throws {
-        let (m, r) = try converted(mlp(), PrecisionOptions(keepIOTypes: true))
+        let (m, r) = try precisionConverted(precisionMLP(), PrecisionOptions(keepIOTypes: true))
         #expect(m.graph.inputs.map { m.graph.name(of: $0) } == ["x"])
         #expect(m.outputNames == ["y"])
-        #expect(m.elementType("x") == .float)
-        #expect(m.elementType("y") == .float)
-        #expect(m.elementType("w1") == .float16)
+        #expect(m.precisionType("x") == .float)
+        #expect(m.precisionType("y") == .float)
+        #expect(m.precisionType("w1") == .float16)
         // One Cast in (x -> float16), one out (float16 -> y).
-        #expect(m.castTargets().sorted() == [1, 10])
+        #expect(m.precisionCastTargets().sorted() == [1, 10])
         #expect(r.castsInserted == 2)
         let y = try #require(m.graph.valueID(named: "y"))
         #expect(m.graph[node: try #require(m.graph.producer(of: y))].opType == "Cast")
-        try expectClose(mlp(), m, ["x": sample([2, 8])])
+        try expectPrecisionClose(precisionMLP(), m, ["x": sample([2, 8])])
     }
 
     @Test func bfloat16() throws {
-        let (m, r) = try converted(mlp(), PrecisionOptions(target: .bfloat16))
-        #expect(m.elementType("w1") == .bfloat16)
-        #expect(m.elementType("y") == .bfloat16)
+        let (m, r) = try precisionConverted(precisionMLP(), PrecisionOptions(target: .bfloat16))
+        #expect(m.precisionType("w1") == .bfloat16)
+        #expect(m.precisionType("y") == .bfloat16)
         #expect(r.kept.isEmpty)
-        try expectClose(mlp(), m, ["x": sample([2, 8])], tolerance: 2e-2)
+        try expectPrecisionClose(precisionMLP(), m, ["x": sample([2, 8])], tolerance: 2e-2)
     }
 
     @Test func bfloat16NeedsOpset13() throws {
-        var m = mlp(opset: 11)
+        var m = precisionMLP(opset: 11)
         #expect(throws: KilnError.self) { try PrecisionConversion.convert(&m, options: PrecisionOptions(target: .bfloat16)) }
-        #expect(m == mlp(opset: 11))
+        #expect(m == precisionMLP(opset: 11))
     }
 
     @Test func blockedOpGetsOneCastEachWay() throws {
@@ -133,10 +133,10 @@ func mlp(opset: Int = 17) -> Model {
         b.node("Neg", ["m"], ["n"])
         b.output("y")
         b.output("n")
-        let (m, r) = try converted(b.model)
+        let (m, r) = try precisionConverted(b.model)
         #expect(r.kept.map(\.op) == ["Exp"])
         #expect(r.kept.first?.reason.contains("65504") == true)
-        let exp = try #require(m.nodes("Exp").first)
+        let exp = try #require(m.precisionNodes("Exp").first)
         let ein = try #require(exp.inputs[0]), eout = try #require(exp.outputs[0])
         #expect(m.graph[node: try #require(m.graph.producer(of: ein))].opType == "Cast")
         #expect(m.graph[value: ein].type?.tensorElementType == .float)
@@ -144,19 +144,19 @@ func mlp(opset: Int = 17) -> Model {
         let readers = m.graph.consumers(of: eout).map { m.graph[node: $0] }
         #expect(readers.map(\.opType) == ["Cast"])
         #expect(try readers[0].int("to") == 10)
-        #expect(m.castTargets().sorted() == [1, 10])
-        try expectClose(b.model, m, ["x": TensorValue(shape: [4], [0.5, -1, 2, 3] as [Float])])
+        #expect(m.precisionCastTargets().sorted() == [1, 10])
+        try expectPrecisionClose(b.model, m, ["x": TensorValue(shape: [4], [0.5, -1, 2, 3] as [Float])])
     }
 
     @Test func blockOpOptionAndUnknownName() throws {
-        let (m, r) = try converted(mlp(), PrecisionOptions(blockedOps: ["Relu"]))
+        let (m, r) = try precisionConverted(precisionMLP(), PrecisionOptions(blockedOps: ["Relu"]))
         #expect(r.kept.map(\.op) == ["Relu"])
         #expect(r.kept.first?.reason == "--block-op Relu")
-        let relu = try #require(m.nodes("Relu").first)
-        #expect(m.elementType(m.graph.name(of: relu.outputs[0]!)) != .float16)
-        #expect(m.castTargets().sorted() == [1, 10])
-        try expectClose(mlp(), m, ["x": sample([2, 8])])
-        var bad = mlp()
+        let relu = try #require(m.precisionNodes("Relu").first)
+        #expect(m.precisionType(m.graph.name(of: relu.outputs[0]!)) != .float16)
+        #expect(m.precisionCastTargets().sorted() == [1, 10])
+        try expectPrecisionClose(precisionMLP(), m, ["x": sample([2, 8])])
+        var bad = precisionMLP()
         #expect(throws: KilnError.self) { try PrecisionConversion.convert(&bad, options: PrecisionOptions(blockedOps: ["Rleu"])) }
     }
 
@@ -165,9 +165,9 @@ func mlp(opset: Int = 17) -> Model {
         b.input("x", [4])
         b.node("Exp", ["x"], ["y"])
         b.output("y")
-        let (m, r) = try converted(b.model, PrecisionOptions(defaultBlocks: false))
+        let (m, r) = try precisionConverted(b.model, PrecisionOptions(defaultBlocks: false))
         #expect(r.kept.isEmpty)
-        #expect(m.nodes("Cast").isEmpty)
+        #expect(m.precisionNodes("Cast").isEmpty)
     }
 
     @Test func castToFloatFollowsItsReaders() throws {
@@ -182,13 +182,13 @@ func mlp(opset: Int = 17) -> Model {
         b.node("Exp", ["f2"], ["z"])
         b.output("y", .float, [.value(3)])
         b.output("z", .float, [.value(3)])
-        let (m, _) = try converted(b.model, PrecisionOptions(keepIOTypes: true))
-        let casts = m.nodes("Cast")
+        let (m, _) = try precisionConverted(b.model, PrecisionOptions(keepIOTypes: true))
+        let casts = m.precisionNodes("Cast")
         #expect(try casts.first { $0.name == "f1" }?.int("to") == 10)
         #expect(try casts.first { $0.name == "f2" }?.int("to") == 1)
-        #expect(m.elementType("z") == .float)
-        #expect(m.elementType("y") == .float)
-        try expectClose(b.model, m, ["x": sample([3]), "i": TensorValue(shape: [3], [1, 2, 3] as [Int64])])
+        #expect(m.precisionType("z") == .float)
+        #expect(m.precisionType("y") == .float)
+        try expectPrecisionClose(b.model, m, ["x": sample([3]), "i": TensorValue(shape: [3], [1, 2, 3] as [Int64])])
     }
 
     @Test func cancellingCastsAreRemoved() throws {
@@ -201,10 +201,10 @@ func mlp(opset: Int = 17) -> Model {
         b.node("Cast", ["h"], ["f"], [Attribute("to", .int(1))])
         b.node("Relu", ["f"], ["y"])
         b.output("y")
-        let (m, r) = try converted(b.model)
-        #expect(m.nodes("Cast").isEmpty)
+        let (m, r) = try precisionConverted(b.model)
+        #expect(m.precisionNodes("Cast").isEmpty)
         #expect(r.castsRemoved == 2)
-        try expectClose(b.model, m, ["x": sample([4])])
+        try expectPrecisionClose(b.model, m, ["x": sample([4])])
     }
 
     @Test func constantsAndConstantOfShape() throws {
@@ -218,15 +218,15 @@ func mlp(opset: Int = 17) -> Model {
         b.node("Mul", ["s0", "c"], ["s1"])
         b.node("Add", ["s1", "d"], ["y"])
         b.output("y")
-        let (m, _) = try converted(b.model)
-        let cos = try #require(m.nodes("ConstantOfShape").first)
+        let (m, _) = try precisionConverted(b.model)
+        let cos = try #require(m.precisionNodes("ConstantOfShape").first)
         #expect(try cos.tensor("value")?.dataType == .float16)
-        for c in m.nodes("Constant") {
+        for c in m.precisionNodes("Constant") {
             #expect(try c.tensor("value")?.dataType == .float16)
             #expect(c.attribute("value_float") == nil && c.attribute("value_floats") == nil)
         }
-        #expect(m.nodes("Cast").isEmpty)
-        try expectClose(b.model, m, ["x": sample([2, 3])])
+        #expect(m.precisionNodes("Cast").isEmpty)
+        try expectPrecisionClose(b.model, m, ["x": sample([2, 3])])
     }
 
     @Test func sharedWeightGetsAFloat16Copy() throws {
@@ -238,11 +238,11 @@ func mlp(opset: Int = 17) -> Model {
         b.node("Exp", ["w"], ["z"])
         b.output("y")
         b.output("z")
-        let (m, _) = try converted(b.model)
-        #expect(m.elementType("w") == .float)
-        #expect(m.elementType("w_fp16") == .float16)
-        #expect(m.nodes("MatMul").first?.inputs[1].map { m.graph.name(of: $0) } == "w_fp16")
-        try expectClose(b.model, m, ["x": sample([2, 2])])
+        let (m, _) = try precisionConverted(b.model)
+        #expect(m.precisionType("w") == .float)
+        #expect(m.precisionType("w_fp16") == .float16)
+        #expect(m.precisionNodes("MatMul").first?.inputs[1].map { m.graph.name(of: $0) } == "w_fp16")
+        try expectPrecisionClose(b.model, m, ["x": sample([2, 2])])
     }
 }
 
@@ -256,17 +256,17 @@ func mlp(opset: Int = 17) -> Model {
     }
 
     @Test func reductionsByCount() throws {
-        #expect(try converted(reduce("ReduceSum", dims: [.value(2), .value(64)], axes: [1])).1.kept.isEmpty)
-        let big = try converted(reduce("ReduceSum", dims: [.value(2), .value(2048)], axes: [1])).1
+        #expect(try precisionConverted(reduce("ReduceSum", dims: [.value(2), .value(64)], axes: [1])).1.kept.isEmpty)
+        let big = try precisionConverted(reduce("ReduceSum", dims: [.value(2), .value(2048)], axes: [1])).1
         #expect(big.kept.first?.reason == "reduces 2048 elements (more than 1024)")
-        let symbolic = try converted(reduce("ReduceMean", dims: [.value(2), .symbol("seq")], axes: [-1])).1
+        let symbolic = try precisionConverted(reduce("ReduceMean", dims: [.value(2), .symbol("seq")], axes: [-1])).1
         #expect(symbolic.kept.first?.reason == "reduces an unknown number of elements")
-        #expect(try converted(reduce("ReduceMean", dims: [.value(2), .value(2048)], axes: [1])).1.kept.isEmpty)
-        #expect(try converted(reduce("ReduceMax", dims: [.value(2), .symbol("seq")], axes: [1])).1.kept.isEmpty)
+        #expect(try precisionConverted(reduce("ReduceMean", dims: [.value(2), .value(2048)], axes: [1])).1.kept.isEmpty)
+        #expect(try precisionConverted(reduce("ReduceMax", dims: [.value(2), .symbol("seq")], axes: [1])).1.kept.isEmpty)
         // Overflow-only rules apply to float16, not bfloat16.
         let square = reduce("ReduceSumSquare", dims: [.value(2), .value(8)], axes: [1])
-        #expect(try converted(square).1.kept.map(\.op) == ["ReduceSumSquare"])
-        #expect(try converted(square, PrecisionOptions(target: .bfloat16)).1.kept.isEmpty)
+        #expect(try precisionConverted(square).1.kept.map(\.op) == ["ReduceSumSquare"])
+        #expect(try precisionConverted(square, PrecisionOptions(target: .bfloat16)).1.kept.isEmpty)
     }
 
     @Test func powByExponent() throws {
@@ -276,7 +276,7 @@ func mlp(opset: Int = 17) -> Model {
             b.floats("e", [e], [])
             b.node("Pow", ["x", "e"], ["y"])
             b.output("y")
-            return try converted(b.model).1.kept.map(\.op)
+            return try precisionConverted(b.model).1.kept.map(\.op)
         }
         #expect(try pow(0.5) == [])
         #expect(try pow(2) == ["Pow"])
@@ -291,12 +291,12 @@ func mlp(opset: Int = 17) -> Model {
         b.node("ReduceMean", ["sq"], ["var"], [Attribute("axes", .ints([1]))])
         b.node("Sqrt", ["var"], ["y"])
         b.output("y")
-        let (m, r) = try converted(b.model)
+        let (m, r) = try precisionConverted(b.model)
         #expect(r.kept.map(\.op) == ["Pow", "ReduceMean"])
         // No Cast between Pow and ReduceMean.
-        let mean = try #require(m.nodes("ReduceMean").first)
+        let mean = try #require(m.precisionNodes("ReduceMean").first)
         #expect(m.graph[node: try #require(m.graph.producer(of: mean.inputs[0]!))].opType == "Pow")
-        try expectClose(b.model, m, ["x": sample([2, 8])])
+        try expectPrecisionClose(b.model, m, ["x": sample([2, 8])])
     }
 
     @Test func schemaWithoutTargetTypeKeepsTheNode() throws {
@@ -307,12 +307,12 @@ func mlp(opset: Int = 17) -> Model {
         b.node("Conv", ["x", "w"], ["c"])
         b.node("Relu", ["c"], ["y"])
         b.output("y")
-        let bf = try converted(b.model, PrecisionOptions(target: .bfloat16)).1
+        let bf = try precisionConverted(b.model, PrecisionOptions(target: .bfloat16)).1
         #expect(bf.kept.map(\.op) == ["Conv"])
         #expect(bf.kept.first?.reason.contains("allows no bfloat16") == true)
-        let (m, fp) = try converted(b.model)
+        let (m, fp) = try precisionConverted(b.model)
         #expect(fp.kept.isEmpty)
-        #expect(m.elementType("w") == .float16)
+        #expect(m.precisionType("w") == .float16)
     }
 
     @Test func rmsNormalizationComputesInOneType() throws {
@@ -323,12 +323,12 @@ func mlp(opset: Int = 17) -> Model {
         b.floats("scale", [1, 2, 3, 4], [4])
         b.node("RMSNormalization", ["x", "scale"], ["y"], [Attribute("axis", .int(-1))])
         b.output("y", .float, [.value(2), .value(4)])
-        let (m, r) = try converted(b.model, PrecisionOptions(keepIOTypes: true))
+        let (m, r) = try precisionConverted(b.model, PrecisionOptions(keepIOTypes: true))
         #expect(r.kept.isEmpty)
-        let node = try #require(m.nodes("RMSNormalization").first)
+        let node = try #require(m.precisionNodes("RMSNormalization").first)
         #expect(m.graph[node: try #require(m.graph.producer(of: node.inputs[0]!))].opType == "Cast")
-        #expect(m.elementType("scale") == .float16)
-        try expectClose(b.model, m, ["x": sample([2, 4])])
+        #expect(m.precisionType("scale") == .float16)
+        try expectPrecisionClose(b.model, m, ["x": sample([2, 4])])
     }
 
     @Test func scatterReductionsStayFloat32() throws {
@@ -339,7 +339,7 @@ func mlp(opset: Int = 17) -> Model {
             b.floats("u", [1, 2], [2])
             b.node("ScatterND", ["x", "i", "u"], ["y"], [Attribute("reduction", .string(Array(reduction.utf8)))])
             b.output("y", .float, [.value(4)])
-            return try converted(b.model).1.kept.map(\.op)
+            return try precisionConverted(b.model).1.kept.map(\.op)
         }
         #expect(try scatter("none") == [])
         #expect(try scatter("add") == ["ScatterND"])
@@ -353,12 +353,12 @@ func mlp(opset: Int = 17) -> Model {
         b.floats("scales", [1, 1, 2, 2], [4])
         b.node("Resize", ["x", "roi", "scales"], ["y"], [Attribute("mode", .string(Array("nearest".utf8)))])
         b.output("y", .float, [.value(1), .value(1), .value(4), .value(4)])
-        let (m, r) = try converted(b.model)
+        let (m, r) = try precisionConverted(b.model)
         #expect(r.kept.isEmpty)
-        #expect(m.elementType("scales") == .float)
-        #expect(m.elementType("roi") == .float)
-        #expect(m.elementType("y") == .float16)
-        try expectClose(b.model, m, ["x": sample([1, 1, 2, 2])])
+        #expect(m.precisionType("scales") == .float)
+        #expect(m.precisionType("roi") == .float)
+        #expect(m.precisionType("y") == .float16)
+        try expectPrecisionClose(b.model, m, ["x": sample([1, 1, 2, 2])])
     }
 }
 

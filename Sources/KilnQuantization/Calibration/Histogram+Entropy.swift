@@ -28,7 +28,7 @@ extension Histogram {
     static let epsilon = 1e-4
 
     func entropyThreshold(levels: Int) -> Float {
-        let (h, w) = trimmed()
+        let (h, w) = trimmed(zeros: false)
         let n = h.count
         guard w > 0, n > levels, levels > 0 else { return maxMagnitude }
         let total = h.reduce(0, +)

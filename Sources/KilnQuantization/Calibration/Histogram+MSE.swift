@@ -9,7 +9,7 @@ extension Histogram {
     /// edges `T = i * width`, `i = 1...n`; suffix sums of `h`, `h c` and `h c²` make each O(1). Ties
     /// go to the larger threshold. `steps` is 127 for signed data, 255 when every value is >= 0.
     func mseThreshold(steps: Int) -> Float {
-        let (h, w) = trimmed()
+        let (h, w) = trimmed(zeros: false)
         let n = h.count
         guard w > 0, steps > 0 else { return maxMagnitude }
         let width = Double(w)

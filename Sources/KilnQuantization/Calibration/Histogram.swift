@@ -13,6 +13,11 @@ struct Histogram: Sendable, Equatable {
     private(set) var width: Float = 0
     /// Largest magnitude added.
     private(set) var maxMagnitude: Float = 0
+    /// How many of the values counted (in bin 0) are exactly 0. Exact zeros are quantized exactly
+    /// whatever the threshold, so the entropy and mse searches leave them out (`trimmed(zeros: false)`):
+    /// after Relu they are often half the mass, and as one spike they would push both searches
+    /// towards needlessly small thresholds.
+    private(set) var zeros: Double = 0
 
     init(bins: Int) { counts = [Double](repeating: 0, count: Swift.max(1, bins)) }
 
@@ -66,37 +71,68 @@ struct Histogram: Sendable, Equatable {
     /// Adds |x| of every element of `values` whose magnitude is below `limit` (NaN never is).
     /// `clean`: the caller knows every element qualifies, so the check is skipped.
     mutating func add(_ values: UnsafeBufferPointer<Float>, limit: Float, clean: Bool) {
-        let n = counts.count
-        let last = n - 1
-        if width == 0 {
-            // Only zeros so far (cover saw no non-zero magnitude): they all fall in bin 0.
-            var zeros = 0
-            for x in values where x == 0 { zeros += 1 }
-            counts[0] += Double(zeros)
+        // The UInt32 counters below must not overflow: bin at most 2^31 elements per pass.
+        if values.count > 1 << 31 {
+            let half = values.count / 2
+            add(UnsafeBufferPointer(rebasing: values[..<half]), limit: limit, clean: clean)
+            add(UnsafeBufferPointer(rebasing: values[half...]), limit: limit, clean: clean)
             return
         }
-        let scale = 1 / width
-        counts.withUnsafeMutableBufferPointer { c in
+        let last = counts.count - 1
+        if width == 0 {
+            // Only zeros so far (cover saw no non-zero magnitude): they all fall in bin 0.
+            var found = 0
+            for x in values where x == 0 { found += 1 }
+            counts[0] += Double(found)
+            return
+        }
+        // Counted into 4 interleaved UInt32 sub-histograms, folded into `counts` at the end: integer
+        // increments, and consecutive elements in the same bin (the zeros after a Relu) do not form
+        // one long read-modify-write dependency chain.
+        let scale = 1 / width, bins = counts.count, ways = 4
+        var local = [UInt32](repeating: 0, count: ways * bins)
+        local.withUnsafeMutableBufferPointer { c in
+            let base = c.baseAddress!
             if clean {
-                for x in values {
-                    let b = Int(x.magnitude * scale)
-                    c[b < last ? b : last] += 1
+                var i = 0
+                let count = values.count
+                while i + ways <= count {
+                    for lane in 0..<ways {
+                        let b = Int(values[i &+ lane].magnitude * scale)
+                        base[lane &* bins &+ (b < last ? b : last)] &+= 1
+                    }
+                    i &+= ways
+                }
+                while i < count {
+                    let b = Int(values[i].magnitude * scale)
+                    base[b < last ? b : last] &+= 1
+                    i &+= 1
                 }
             } else {
                 for x in values {
                     let m = x.magnitude
                     guard m < limit else { continue }
                     let b = Int(m * scale)
-                    c[b < last ? b : last] += 1
+                    base[b < last ? b : last] &+= 1
                 }
             }
         }
+        for lane in 0..<ways {
+            for b in 0..<bins { counts[b] += Double(local[lane * bins + b]) }
+        }
     }
 
-    /// Bins up to the last non-empty one (at least one bin).
-    func trimmed() -> (counts: [Double], width: Float) {
-        var end = counts.count
-        while end > 1, counts[end - 1] == 0 { end -= 1 }
-        return (Array(counts[0..<end]), width)
+    /// Records that `count` of the values added were exactly 0 (the caller counts them in its
+    /// min/max pass, which is vectorized; the binning loop stays compare-free).
+    mutating func noteZeros(_ count: Int) { zeros += Double(count) }
+
+    /// Bins up to the last non-empty one (at least one bin); without the exact zeros when `zeros`
+    /// is false.
+    func trimmed(zeros keepZeros: Bool = true) -> (counts: [Double], width: Float) {
+        var c = counts
+        if !keepZeros { c[0] -= zeros }
+        var end = c.count
+        while end > 1, c[end - 1] == 0 { end -= 1 }
+        return (Array(c[0..<end]), width)
     }
 }

@@ -42,11 +42,11 @@ final class TensorStatistics {
         let scan = Self.parallelScan(values, limit: limit, threads: threads)
         rawMin = Swift.min(rawMin, scan.rawMin)
         rawMax = Swift.max(rawMax, scan.rawMax)
-        let lo: Float, hi: Float, count: Int
+        let lo: Float, hi: Float, count: Int, zeros: Int
         if scan.clean {
-            (lo, hi, count) = (scan.rawMin, scan.rawMax, values.count)
+            (lo, hi, count, zeros) = (scan.rawMin, scan.rawMax, values.count, scan.zeros)
         } else {
-            (lo, hi, count) = Self.regularExtremes(values, limit: limit)
+            (lo, hi, count, zeros) = Self.regularExtremes(values, limit: limit)
         }
         regular += count
         excluded += values.count - count
@@ -56,15 +56,16 @@ final class TensorStatistics {
         if histogram != nil {
             histogram!.cover(Swift.max(-lo, hi))
             histogram!.add(values, limit: limit, clean: scan.clean, threads: threads)
+            histogram!.noteZeros(zeros)
         }
     }
 
     /// `scan` over up to `threads` chunks, combined.
     static func parallelScan(_ values: UnsafeBufferPointer<Float>, limit: Float, threads: Int)
-        -> (rawMin: Float, rawMax: Float, clean: Bool) {
+        -> (rawMin: Float, rawMax: Float, clean: Bool, zeros: Int) {
         let chunks = Swift.min(threads, values.count / grain)
         guard chunks > 1 else { return scan(values, limit: limit) }
-        var parts = [(rawMin: Float, rawMax: Float, clean: Bool)](repeating: (0, 0, true), count: chunks)
+        var parts = [(rawMin: Float, rawMax: Float, clean: Bool, zeros: Int)](repeating: (0, 0, true, 0), count: chunks)
         let per = (values.count + chunks - 1) / chunks
         parts.withUnsafeMutableBufferPointer { out in
             let box = UncheckedBox((values, out))
@@ -74,16 +75,17 @@ final class TensorStatistics {
                 o[c] = scan(UnsafeBufferPointer(rebasing: v[range]), limit: limit)
             }
         }
-        return (parts.map(\.rawMin).min()!, parts.map(\.rawMax).max()!, parts.allSatisfy(\.clean))
+        return (parts.map(\.rawMin).min()!, parts.map(\.rawMax).max()!, parts.allSatisfy(\.clean), parts.map(\.zeros).reduce(0, +))
     }
 
-    /// One pass, 16 lanes at a time: min and max of the non-NaN values, and whether every value is
-    /// regular (finite with magnitude below `limit`).
-    static func scan(_ values: UnsafeBufferPointer<Float>, limit: Float) -> (rawMin: Float, rawMax: Float, clean: Bool) {
+    /// One pass, 16 lanes at a time: min and max of the non-NaN values, whether every value is
+    /// regular (finite with magnitude below `limit`), and how many are exactly 0.
+    static func scan(_ values: UnsafeBufferPointer<Float>, limit: Float) -> (rawMin: Float, rawMax: Float, clean: Bool, zeros: Int) {
         typealias V = SIMD16<Float>
         let n = values.count, lanes = V.scalarCount
         var lo = V(repeating: .infinity), hi = V(repeating: -.infinity)
         var bad = SIMDMask<V.MaskStorage>(repeating: false)
+        var zeroLanes = V.MaskStorage.zero
         let bound = V(repeating: limit), negativeBound = V(repeating: -limit)
         let raw = UnsafeRawPointer(values.baseAddress!)
         var i = 0
@@ -92,28 +94,31 @@ final class TensorStatistics {
             lo = lo.replacing(with: v, where: v .< lo)
             hi = hi.replacing(with: v, where: v .> hi)
             bad .|= .!((v .< bound) .& (v .> negativeBound))
+            zeroLanes &-= V.MaskStorage(truncatingIfNeeded: (v .== V.zero)._storage)
             i += lanes
         }
-        var l = lo.min(), h = hi.max(), isBad = any(bad)
+        var l = lo.min(), h = hi.max(), isBad = any(bad), zeros = Int(zeroLanes.wrappedSum())
         while i < n {
             let x = values[i]
             if x < l { l = x }
             if x > h { h = x }
             if !(x.magnitude < limit) { isBad = true }
+            if x == 0 { zeros += 1 }
             i += 1
         }
-        return (l, h, !isBad)
+        return (l, h, !isBad, zeros)
     }
 
-    /// Min, max and count of the regular values (the slow path, when some are not).
-    static func regularExtremes(_ values: UnsafeBufferPointer<Float>, limit: Float) -> (Float, Float, Int) {
-        var lo = Float.infinity, hi = -Float.infinity, count = 0
+    /// Min, max, count and zeros of the regular values (the slow path, when some are not).
+    static func regularExtremes(_ values: UnsafeBufferPointer<Float>, limit: Float) -> (Float, Float, Int, Int) {
+        var lo = Float.infinity, hi = -Float.infinity, count = 0, zeros = 0
         for x in values where x.magnitude < limit {
             if x < lo { lo = x }
             if x > hi { hi = x }
+            if x == 0 { zeros += 1 }
             count += 1
         }
-        return (lo, hi, count)
+        return (lo, hi, count, zeros)
     }
 
     /// The table's `observed` entry: raw extremes, infinities as float32's extremes (JSON has no

@@ -130,18 +130,16 @@ public enum QuantizationEmitter {
     /// Step 2: fold weights computed by constant chains. Returns the model and a note when it folded.
     static func prepare(_ model: Model) throws -> (model: Model, notes: [String]) {
         let g = model.graph
-        var memo: [ValueID: Bool] = [:]
-        /// Whether `v` is computed from constants only (a chain of Constant, ConstantOfShape, ... nodes).
-        func constantComputed(_ v: ValueID) -> Bool {
-            if g.constantTensor(v) != nil { return true }
-            if let known = memo[v] { return known }
-            memo[v] = false  // cycles and graph inputs are not constant
-            guard let p = g.producer(of: v) else { return false }
-            let node = g[node: p]
-            let result = !node.hasSubgraphs && node.inputs.allSatisfy { $0.map(constantComputed) ?? true }
-            memo[v] = result
-            return result
+        // Values computed from constants only (chains of Constant, ConstantOfShape, ... nodes), in one
+        // pass over the nodes in graph order.
+        var computed = Set<ValueID>()
+        for id in g.order {
+            let node = g[node: id]
+            guard !node.hasSubgraphs,
+                  node.inputs.allSatisfy({ $0.map { g.constantTensor($0) != nil || computed.contains($0) } ?? true }) else { continue }
+            for case let out? in node.outputs { computed.insert(out) }
         }
+        func constantComputed(_ v: ValueID) -> Bool { computed.contains(v) }
         let needsFolding = g.order.contains { id in
             let n = g[node: id]
             guard NodeSelection.universe.contains(n.opType) else { return false }

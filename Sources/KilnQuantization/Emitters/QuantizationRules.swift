@@ -31,9 +31,13 @@ public enum QuantizationRules {
     }
 
     static func findings(_ node: Node, _ graph: Graph, target: QuantizationConfig.Target) -> [String] {
+        reasons(node, graph, target: target).map { "node '\(node.name)' (\(node.opType)): \($0)" }
+    }
+
+    /// The rules `node` breaks for `target`, without the node label (`TargetCheck` structures them).
+    static func reasons(_ node: Node, _ graph: Graph, target: QuantizationConfig.Target) -> [String] {
         var out: [String] = []
-        let label = "node '\(node.name)' (\(node.opType))"
-        func flag(_ rule: String) { out.append("\(label): \(rule)") }
+        func flag(_ rule: String) { out.append(rule) }
         let isDefault = node.domain.isEmpty || node.domain == "ai.onnx"
         if node.domain == "com.microsoft" && target != .onnxruntime && node.opType.contains("Q") {  // rule 2
             flag("com.microsoft contrib operator runs in onnxruntime only (\(target.rawValue) rejects it)")

@@ -10,7 +10,7 @@ extension QuantizationReport {
     /// rows), per layer SQNR, per output agreement, and what `--max-drop` kept in float.
     public func table(tensorRows: Int = 40) -> String {
         var lines: [String] = []
-        var head = "mode \(mode), format \(format)"
+        var head = "mode \(mode)" + (mode == QuantizationConfig.Mode.static.rawValue ? ", format \(format)" : "")
         if let t = target { head += ", target \(t)" }
         if let m = method { head += ", method \(m) on \(calibrationSamples ?? 0) sample(s)" }
         lines.append(head)
