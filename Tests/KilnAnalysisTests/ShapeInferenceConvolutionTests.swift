@@ -61,4 +61,13 @@ import KilnIR
         #expect(t.type("o") == "tensor(float)[batch, 8, seq, 32]")
         #expect(t.type("pko") == "tensor(float)[batch, 2, kv+past, 16]")
     }
+
+    /// RMSNormalization's Y has X's shape and `scale`'s element type (type constraint V).
+    @Test func rmsNormalizationOutputTakesTheScaleType() {
+        var t = ShapeTestGraph(opset: 23)
+        t.input("x", .float, "batch, seq, 64")
+        t.input("g", .float16, "64")
+        t.node("RMSNormalization", ["x", "g"], ["y"])
+        #expect(t.type("y") == "tensor(float16)[batch, seq, 64]")
+    }
 }

@@ -66,6 +66,9 @@ struct Convert: ParsableCommand {
     @Option(help: "Convert the ai.onnx opset to N (7 up to the newest), up or down (rules: Docs/OpsetConversion.md).")
     var opset: Int?
 
+    @Option(help: "Prepare for a consumer (tensorrt, openvino, tvm, onnxruntime): bring the opset into its range, then run its check (Docs/Targets.md).")
+    var target: Quantize.Target?
+
     func validate() throws {
         _ = try parsedDims()
         _ = try InputShape.parse(inputShapes)
@@ -88,7 +91,12 @@ struct Convert: ParsableCommand {
     func run() throws {
         var model = try ModelFile.read(input)
         try rewriteAxes(&model)
+        let profile = target.flatMap { QuantizationConfig.Target(rawValue: $0.rawValue) }.map(TargetProfile.of)
         if let opset { do { let r = try OpsetConverter().convert(&model, to: opset); print((["opset \(r.from) -> \(r.to)"] + r.lines.map { "  \($0)" }).joined(separator: "\n")) } catch let e as KilnError { throw e.inFile(input) } }
+        if opset == nil, let profile, let to = profile.opsetToConvert(model) {
+            do { let r = try OpsetConverter().convert(&model, to: to); print("opset \(r.from) -> \(r.to) (\(profile.target.rawValue))") }
+            catch let e as KilnError { throw e.inFile(input) }
+        }
         if fp16 || bf16 {
             let options = PrecisionOptions(target: bf16 ? .bfloat16 : .float16, keepIOTypes: keepIOTypes, blockedOps: Set(blockOps))
             do { print(try PrecisionConversion.convert(&model, options: options).summary) } catch let e as KilnError { throw e.inFile(input) }
@@ -112,6 +120,12 @@ struct Convert: ParsableCommand {
             line += "; external data: " + report.externalFiles.map { "\($0.name) (\($0.bytes) bytes)" }.joined(separator: ", ")
         }
         print(line)
+        if let profile {  // --target: the written model's findings; exit 1 when any
+            let findings = TargetCheck.findings(model, target: profile.target)
+            print("target \(profile.target.rawValue): " + (findings.isEmpty ? "no finding" : "\(findings.count) finding\(findings.count == 1 ? "" : "s")"))
+            for f in findings { print("  " + f.description) }
+            if !findings.isEmpty { throw ExitCode(1) }
+        }
         withExtendedLifetime(model) { exitSuccessfully() }
     }
 

@@ -63,8 +63,10 @@ public struct OpsetConverter: Sendable {
             model = work
             return Report(from: target, to: target)
         }
-        guard supportedOpsets.contains(source) else {
-            throw KilnError(.unsupported, "the model's \(domainName) opset \(source) is outside \(supportedOpsets.lowerBound)...\(supportedOpsets.upperBound), which conversion supports")
+        // A source below 7 converts while its nodes meet only rules the table has (automatic ones
+        // below 8); a node meeting a version change without a rule is refused by name.
+        guard source >= 1 && source <= supportedOpsets.upperBound else {
+            throw KilnError(.unsupported, "the model's \(domainName) opset \(source) is outside 1...\(supportedOpsets.upperBound)")
         }
         var report = Report(from: source, to: target)
         var work = model

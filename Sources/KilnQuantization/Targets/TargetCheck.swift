@@ -20,13 +20,28 @@ public struct TargetFinding: Codable, Sendable, Equatable, CustomStringConvertib
     }
 }
 
+extension TargetProfile {
+    /// The lowest ai.onnx opset `kiln convert --opset` reads (`OpsetConverter.supportedOpsets`).
+    static let convertibleFrom: Int64 = 7
+
+    /// The opset to convert `model` to for this target (the nearest end of the range), or nil when its
+    /// ai.onnx opset is already in range or below what `kiln convert` reads.
+    public func opsetToConvert(_ model: Model) -> Int? {
+        let opset = model.opsetVersion(for: "") ?? 1
+        guard !opsets.contains(opset), opset >= Self.convertibleFrom else { return nil }
+        return Int(min(max(opset, opsets.lowerBound), opsets.upperBound))
+    }
+}
+
 /// Checks a model against a `TargetProfile` and the target's `QuantizationRules`.
 ///
 /// Rules (each finding carries the rule name in brackets):
 /// 1. `opset.range`: the ai.onnx opset lies in the profile's range; fix `kiln convert --opset N` with N
-///    the nearest end of the range.
+///    the nearest end of the range, when `kiln convert` reads the model's opset (7 and later, as
+///    `OpsetConverter.supportedOpsets`).
 /// 2. `op.unsupported`: the node's default-domain operator is not in the profile's rejected list;
-///    QOperator and integer forms are fixed by re-quantizing the float model with `--target`.
+///    QOperator and integer forms are fixed by re-quantizing the float model with `--target`. Not
+///    repeated when a rule-5 finding already names the operator (one finding per cause).
 /// 3. `op.domain`: a node of a custom domain the consumer does not run (local functions excepted; the
 ///    com.microsoft quantized operators are reported by rule 5 instead).
 /// 4. `dtype.<type>`: a graph input/output, declared value, initializer, Cast/Constant result of a type the
@@ -39,10 +54,9 @@ public enum TargetCheck {
         var out: [TargetFinding] = []
         let opset = model.opsetVersion(for: "") ?? 1
         if !profile.opsets.contains(opset) {  // rule 1
-            let to = min(max(opset, profile.opsets.lowerBound), profile.opsets.upperBound)
             out.append(TargetFinding(node: nil, op: nil, rule: "opset.range",
                                      reason: "ai.onnx opset \(opset) is outside \(profile.opsets.lowerBound)...\(profile.opsets.upperBound) (\(profile.consumer))",
-                                     fix: "kiln convert --opset \(to)"))
+                                     fix: profile.opsetToConvert(model).map { "kiln convert --opset \($0)" }))
         }
         let functions = Set(model.functions.map { "\($0.domain)::\($0.name)" })
         let requantize = "kiln quantize --target \(target.rawValue) (on the float model)"
@@ -54,7 +68,9 @@ public enum TargetCheck {
                 func flag(_ rule: String, _ reason: String, fix: String? = nil) {
                     out.append(TargetFinding(node: node.name, op: node.opType, rule: rule, reason: reason, fix: fix))
                 }
-                if isDefault, let why = profile.unsupportedOps[node.opType] {  // rule 2
+                let quantReasons = QuantizationRules.reasons(node, graph, target: target)
+                // Rule 2, unless rule 5 already names the operator (TensorRT's QLinear*/integer rule).
+                if isDefault, let why = profile.unsupportedOps[node.opType], !quantReasons.contains(where: { $0.contains(node.opType) }) {
                     let quantized = QuantizationRules.integerOps.contains(node.opType) || node.opType.hasPrefix("QLinear")
                     flag("op.unsupported", "\(node.opType): \(why)", fix: quantized ? requantize : nil)
                 }
@@ -64,7 +80,7 @@ public enum TargetCheck {
                     flag("op.domain", "domain '\(node.domain)' is not run by \(profile.consumer)"
                          + (node.domain.hasPrefix("com.microsoft") ? " (onnxruntime contrib operator, not portable)" : ""))
                 }
-                for reason in QuantizationRules.reasons(node, graph, target: target) {  // rule 5
+                for reason in quantReasons {  // rule 5
                     flag("quantization", reason, fix: requantize)
                 }
                 out += nodeTypeFindings(node, graph, profile)  // rule 4
@@ -105,7 +121,7 @@ public enum TargetCheck {
                   let values = try? TensorValue(t).int64s,
                   let bad = values.first(where: { $0 > Int64(Int32.max) || $0 < Int64(Int32.min) }) else { continue }
             out.append(TargetFinding(node: node.name, op: node.opType, rule: "dtype.int64-clamped",
-                                     reason: "INT64 constant '\(graph.name(of: input))' holds \(bad), outside INT32: \(profile.consumer) casts INT64 down to INT32 and clamps it"))
+                                     reason: "INT64 constant '\(graph.name(of: input))' holds \(bad), outside INT32: TensorRT before 10.0 casts INT64 down to INT32 clamping to +-INT_MAX, and 10.x takes INT64 only in the layers its matrix lists"))
         }
         return out
     }

@@ -4,12 +4,13 @@ import KilnIR
 /// GroupNormalization, RMSNormalization.
 ///
 /// Cases:
-/// 1. Output 0 has the type and shape of X.
+/// 1. Output 0 has the type and shape of X (RMSNormalization: the shape of X, the type of `scale`).
 /// 2. BatchNormalization training outputs (running mean, running var): shape [C], type of input 3.
 /// 3. LayerNormalization Mean and InvStdDev: X's dims before `axis`, then 1s; type `stash_type`.
 enum NormalizationRules {
     static func register(into r: inout ShapeRuleRegistry) {
-        r.register(["InstanceNormalization", "GroupNormalization", "RMSNormalization"]) { ctx in ctx.passThrough() }
+        r.register(["InstanceNormalization", "GroupNormalization"]) { ctx in ctx.passThrough() }
+        r.register("RMSNormalization") { ctx in ctx.setOutput(0, ctx.elementType(1) ?? ctx.elementType(0), ctx.dims(0)) }
         r.register("BatchNormalization") { ctx in
             ctx.passThrough()
             let c: [SymDim]? = ctx.dims(0).map { $0.count > 1 ? [$0[1]] : [.unknown] }

@@ -66,7 +66,6 @@ extension OpsetAdapters {
                     throw rw.refusal(id, "sparse_value does not exist before opset 11")
                 }
             },
-            .unchanged("GridSample", 20, .up, "modes renamed bilinear -> linear, bicubic -> cubic (case 5)"),
             .adapter("GridSample", 20, .up, "modes renamed bilinear -> linear, bicubic -> cubic (case 5)") { rw, id in
                 let mode = try rw.string(id, "mode", default: "bilinear")
                 rw.setAttribute(id, "mode", .string(Array((["bilinear": "linear", "bicubic": "cubic"][mode] ?? mode).utf8)))
@@ -111,7 +110,6 @@ extension OpsetAdapters {
                 }
             },
         ]
-        rules.removeAll { $0.op == "GridSample" && $0.kind == .unchanged }
         rules += OpsetRule.attributesAdded("DepthToSpace", 11, [("mode", .string(Array("DCR".utf8)))], "CRD mode (case 4)")
         rules += OpsetRule.attributesAdded("SpaceToDepth", 28, [("mode", .string(Array("DCR".utf8)))], "CRD mode (case 4)")
         rules += OpsetRule.attributesAdded("GatherND", 12, [("batch_dims", .int(0))], "batch dimensions (case 4)")
