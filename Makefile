@@ -94,6 +94,7 @@ bench: setup release
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_eval.py
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_optimize.py
 	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_quantize.py
+	KILN=$(abspath $(KILN_RELEASE)) $(VPY) Benchmarks/bench_convert.py
 
 fixtures: venv
 	$(VPY) Scripts/make_fixtures.py --out Fixtures

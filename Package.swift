@@ -25,7 +25,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "KilnEvaluator", dependencies: ["KilnIR", "KilnONNX", "CBLAS"]),
-        .target(name: "KilnPasses", dependencies: ["KilnIR", "KilnOpset", "KilnAnalysis", "KilnEvaluator"]),
+        .target(name: "KilnPasses", dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnAnalysis", "KilnEvaluator"]),
         .target(
             name: "KilnQuantization",
             dependencies: ["KilnIR", "KilnONNX", "KilnOpset", "KilnAnalysis", "KilnEvaluator", "KilnPasses", "CZlib"]

@@ -3,7 +3,9 @@
 Models: every Fixtures/*.onnx that onnxruntime runs (MANIFEST.json), every
 Fixtures/optimize/*.onnx, and every NODE_OPSET_SAMPLE-th case of the ONNX backend
 node suite (NODE_SUITE; the default stride 10 keeps this file under ~4 minutes on 2
-busy cores with a debug build; NODE_OPSET_SAMPLE=1 runs all 1,885 cases, which passes too).
+busy cores with a debug build; NODE_OPSET_SAMPLE=1 runs all 1,885 cases: 5 minutes, 10
+known failures -- a Split in an If body (affine_grid_3d expanded), the Dropout mask below 12,
+SplitToSequence).
 
 Targets: opsets 11, 13, 17, 21 and the highest onnx knows. For each model and target:
   - `kiln convert IN -o OUT --opset N` exits 0, or exits 1 with a refusal that names
