@@ -186,6 +186,27 @@ import KilnTestSupport
         expectValidQuantized(c, from: b.model)
     }
 
+    /// Static mode stores embedding tables int8 behind a DequantizeLinear (BERT's word embeddings are
+    /// a fifth of its weights); the Gather needs no activation range. Not for TensorRT.
+    @Test func embeddingTablesAreQuantizedInStaticModeExceptForTensorRT() throws {
+        let model = EmitterFixtures.embedding()
+        let table = try EmitterFixtures.calibrate(model)
+        for format in [QuantizationConfig.Format.qdq, .qoperator] {
+            let plan = try QuantizationEmitter.plan(model, config: staticConfig(format))
+            #expect(plan.nodes == ["embed", "proj"])
+            #expect(!plan.activationTensors.contains("ids"))
+            let (q, report) = try QuantizationEmitter.emit(model, config: staticConfig(format), table: table)
+            expectValidQuantized(q, from: model)
+            #expect(report.quantizedNodes.contains("embed"))
+            #expect(q.constant("emb_quantized")?.dataType == .int8)
+            #expect(q.graph.name(of: try #require(q.ops("Gather").first).inputs[0]!) == "emb_dequantized")
+            let (err, mag) = try EmitterFixtures.maxError(model, q)
+            #expect(err <= 0.05 * mag, "\(format): max error \(err) of \(mag)")
+        }
+        let trt = QuantizationConfig.preset(.tensorrt, base: staticConfig())
+        #expect(try QuantizationEmitter.plan(model, config: trt).nodes == ["proj"])
+    }
+
     @Test func inputModelIsNotModified() throws {
         let model = EmitterFixtures.cnn()
         let copy = model

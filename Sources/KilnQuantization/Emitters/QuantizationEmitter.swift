@@ -19,7 +19,7 @@ public enum QuantizationEmitter {
         let (candidates, skipped) = NodeSelection.select(prepared.model.graph, config: config)
         var activations = Set<String>()
         if config.mode == .static {
-            for c in candidates {
+            for c in candidates where c.opType != QOp.gather {  // tables need no activation range
                 let names = config.format == .qoperator
                     ? QOperatorEmitter.activations(prepared.model.graph, c)
                     : QDQEmitter.activations(prepared.model.graph, c, outputs: config.target != .tensorrt)
@@ -66,8 +66,10 @@ public enum QuantizationEmitter {
                 let x = ctx.graph[node: c.node].inputs[0]!
                 try IntegerFormEmitter.emit(&ctx, c, input: try IntegerFormEmitter.dynamicQuantized(&ctx, x))
             }
-        case (.static, .qdq): try QDQEmitter.emit(&ctx, candidates)
-        case (.static, .qoperator): try QOperatorEmitter.emit(&ctx, candidates)
+        case (.static, _):
+            for c in candidates where c.opType == QOp.gather { try IntegerFormEmitter.emitTable(&ctx, c) }
+            let rest = candidates.filter { $0.opType != QOp.gather }
+            if config.format == .qdq { try QDQEmitter.emit(&ctx, rest) } else { try QOperatorEmitter.emit(&ctx, rest) }
         case (.weightOnly, _): try WeightOnlyEmitter.emit(&ctx, candidates)
         }
         try ctx.finish()

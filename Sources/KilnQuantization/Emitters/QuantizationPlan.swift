@@ -49,7 +49,8 @@ struct Candidate {
 ///
 /// Rules (each skip names one):
 /// 1. Quantizable op types per mode: dynamic {Conv, MatMul, Gemm, Gather (embedding tables)}; static
-///    {Conv, ConvTranspose, MatMul, Gemm}; weight-only {MatMul, Gather}. `opTypes` narrows the set (an op outside it is reported).
+///    {Conv, ConvTranspose, MatMul, Gemm, Gather (tables; not for the tensorrt and tvm targets)};
+///    weight-only {MatMul, Gather}. `opTypes` narrows the set (an op outside it is reported).
 ///    Pooling, Relu, Concat, Reshape and other data-movement ops stay float: in QDQ form the runtime moves
 ///    them across the Q/DQ pairs itself.
 /// 2. `--exclude-op`, `--exclude-node`, and `--include-node` (when given, only those nodes).
@@ -61,7 +62,11 @@ enum NodeSelection {
     static func opTypes(for config: QuantizationConfig) -> Set<String> {
         switch config.mode {
         case .dynamic: return [QOp.conv, QOp.matMul, QOp.gemm, QOp.gather]
-        case .static: return [QOp.conv, QOp.convTranspose, QOp.matMul, QOp.gemm]
+        case .static:
+            // Embedding tables (Gather) are stored int8 behind a DequantizeLinear, as in dynamic mode;
+            // not for TensorRT/TVM, whose Q/DQ rules cover only Conv/Gemm/MatMul-style consumers.
+            let tables: Set<String> = config.target == .tensorrt || config.target == .tvm ? [] : [QOp.gather]
+            return tables.union([QOp.conv, QOp.convTranspose, QOp.matMul, QOp.gemm])
         case .weightOnly: return [QOp.matMul, QOp.gather]
         }
     }
