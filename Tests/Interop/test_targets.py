@@ -394,3 +394,20 @@ def test_convert_with_target_brings_the_opset_into_range_and_checks(tmp_path):
     assert "target tensorrt: 2 findings" in run.stdout and "zero point 3 is not 0" in run.stdout, run.stdout
     run = kl.run_kiln("convert", bad, "-o", tmp_path / "ov.onnx", "--target", "openvino")
     assert run.rc == 0 and "opset" not in run.stdout.split("wrote")[0], run.describe()
+
+
+def test_optimize_target_brings_the_opset_into_range_and_checks(tmp_path):
+    """`kiln optimize --target tensorrt` on an opset-25 model: optimized, converted to 24, no finding, same
+    outputs in onnxruntime; without --target the output stays at 25 and `check --target` flags it."""
+    path = save(relu_model(25), tmp_path / "m.onnx")
+    out = tmp_path / "o.onnx"
+    run = kl.run_kiln("optimize", path, "-o", out, "--target", "tensorrt", "--verify", "1")
+    assert run.rc == 0, run.describe()
+    assert "target tensorrt: opset 25 -> 24" in run.stdout and "target tensorrt: no finding" in run.stdout
+    assert {o.version for o in onnx.load(out).opset_import if o.domain in ("", "ai.onnx")} == {24}
+    onnx.checker.check_model(onnx.load(out), full_check=True)
+    x = {"x": np.array([-1.5, 2.0], dtype=np.float32)}
+    np.testing.assert_array_equal(ort_run(out, x)[0], np.maximum(x["x"], 0))
+    plain = tmp_path / "plain.onnx"
+    assert kl.run_kiln("optimize", path, "-o", plain).rc == 0
+    assert check(plain, "tensorrt")[0].rc == 1

@@ -163,4 +163,16 @@ import KilnTestSupport
         let f = TargetFinding(node: "n", op: "QLinearConv", rule: "op.unsupported", reason: "r", fix: "kiln quantize --target tensorrt")
         #expect(f.description == "node 'n' (QLinearConv): [op.unsupported] r (fix: kiln quantize --target tensorrt)")
     }
+
+    /// `kiln optimize --target` leaves out fusions into operators a consumer rejects or that its opset
+    /// range does not reach (Gelu 20, LayerNormalization 17, RMSNormalization 23, Attention 23).
+    @Test func fusionsIntoRejectedOrTooNewOperatorsAreSkipped() {
+        #expect(TargetProfile.tensorrt.fusionPassesToSkip().isEmpty)  // opsets 9-24: all four exist
+        var old = TargetProfile.tensorrt
+        old.opsets = 9...17
+        #expect(old.fusionPassesToSkip() == ["fuse-gelu", "fuse-rmsnorm", "fuse-attention"])
+        var rejects = TargetProfile.onnxruntime
+        rejects.unsupportedOps["Gelu"] = "planted"
+        #expect(rejects.fusionPassesToSkip() == ["fuse-gelu"])
+    }
 }

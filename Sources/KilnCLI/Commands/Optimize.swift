@@ -70,6 +70,9 @@ struct Optimize: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Option(help: "Prepare for a consumer (tensorrt, openvino, tvm, onnxruntime): no fusion into an operator it rejects, opset brought into its range, then its check (Docs/Targets.md).")
+    var target: Quantize.Target?
+
     func validate() throws {
         if !(1...3).contains(level) { throw ValidationError("--level must be 1, 2 or 3") }
         if foldSizeLimit < 0 { throw ValidationError("--fold-size-limit must be zero or more") }
@@ -102,7 +105,16 @@ struct Optimize: ParsableCommand {
         options.opsetFusions = opsetFusions == .on
         options.explainMisses = verbose
         let log = PassLog(enabled: verbose)
-        let report = try Pipeline.optimize(&model, level: level, skip: skip, only: only, options: options, log: log)
+        let profile = target.flatMap { QuantizationConfig.Target(rawValue: $0.rawValue) }.map(TargetProfile.of)
+        let targetSkips = (profile?.fusionPassesToSkip() ?? []).filter { !skip.contains($0) }
+        let report = try Pipeline.optimize(&model, level: level, skip: skip + targetSkips, only: only, options: options, log: log)
+        var targetLines = targetSkips.map { "target \(profile!.target.rawValue): skipped \($0) (creates an operator it rejects)" }
+        if let profile, let to = profile.opsetToConvert(model) {
+            do {
+                let r = try OpsetConverter().convert(&model, to: to)
+                targetLines.append("target \(profile.target.rawValue): opset \(r.from) -> \(r.to)")
+            } catch let e as KilnError { throw e.inFile(input) }
+        }
 
         if ProcessInfo.processInfo.environment["KILN_OPTIMIZE_INJECT_FAULT"] == "1" {
             try FaultInjection.apply(&model)
@@ -141,6 +153,13 @@ struct Optimize: ParsableCommand {
             print(summary.statsTable())
             if let v = verification { print("verified: \(v.runs) run(s), outputs equal (rtol \(Verification.rtol), atol \(Verification.atol))") }
             print("wrote \(output) (\(written.modelBytes) bytes) in \(String(format: "%.3f", summary.seconds)) s")
+        }
+        if let profile {  // --target: the written model's findings (stderr with --json); exit 1 when any
+            let findings = TargetCheck.findings(model, target: profile.target)
+            let lines = targetLines + ["target \(profile.target.rawValue): " + (findings.isEmpty ? "no finding"
+                : "\(findings.count) finding\(findings.count == 1 ? "" : "s")")] + findings.map { "  \($0.description)" }
+            for line in lines { if json { FileHandleStderr.write(line + "\n") } else { print(line) } }
+            if !findings.isEmpty { throw ExitCode(1) }
         }
         withExtendedLifetime((model, original)) { exitSuccessfully() }
     }
