@@ -35,6 +35,27 @@ import Foundation
         #expect(Array(some.ranges.keys) == ["r"])
     }
 
+    /// MinMax runs samples concurrently when it has threads; the table must equal the one-thread run's,
+    /// and a bad sample is still reported (the lowest failing index).
+    @Test func concurrentMinmaxMatchesSequential() throws {
+        var g = SplitMix64(seed: 11)
+        let samples = (0..<7).map { _ in (0..<4).map { _ in Float(g.normal()) * 3 } }
+        let data = try CalibrationData(path: try Self.folder(samples), model: F.model)
+        var one = CalibrationOptions(), two = CalibrationOptions()
+        one.threads = 1
+        two.threads = 2
+        let a = try Calibrator.calibrate(model: F.model, data: data, tensors: ["x", "r", "y", "out"], options: one)
+        let b = try Calibrator.calibrate(model: F.model, data: data, tensors: ["x", "r", "y", "out"], options: two)
+        #expect(a == b)
+        #expect(b.ranges["x"] == TensorRange(min: samples.joined().min()!, max: samples.joined().max()!))
+        var bad = samples
+        bad[4][2] = .nan
+        let badData = try CalibrationData(path: try Self.folder(bad), model: F.model)
+        #expect(throws: KilnError.self) {
+            _ = try Calibrator.calibrate(model: F.model, data: badData, tensors: ["x"], options: two)
+        }
+    }
+
     @Test func everyMethodRunsEndToEnd() throws {
         var g = SplitMix64(seed: 3)
         let samples = (0..<6).map { _ in (0..<4).map { _ in Float(g.normal()) } }
