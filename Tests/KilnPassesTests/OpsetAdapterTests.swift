@@ -210,6 +210,44 @@ func refusal(_ model: Model, to opset: Int) -> String {
         #expect(try firstNode("Dropout", up).inputs.count == 2)
     }
 
+    /// Below 12 an inference mask is unspecified (onnxruntime's Dropout-10 writes all false): a used
+    /// mask becomes ConstantOfShape(Shape(x), true), what Dropout-12 outside training gives.
+    @Test func dropoutMaskBelow12IsAllTrue() throws {
+        var b = ModelBuilder(opset: 13)
+        b.input("x", [2, 3, 4])
+        b.node("Dropout", ["x"], ["y", "z"], name: "drop")
+        b.output("y"); b.output("z")
+        let down = try converted(b.model, to: 11)
+        #expect(try firstNode("Dropout", down).outputs.count == 1)
+        let fill = try firstNode("ConstantOfShape", down)
+        #expect(down.graph.name(of: try #require(fill.outputs[0])) == "z")
+        #expect(try firstNode("Shape", down).inputs == [down.graph.valueID(named: "x")])
+        try expectSameOutputs(b.model, down, x234)
+        let mask = try outputs(down, x234)[1]
+        #expect(mask.dataType == .bool && mask.shape == [2, 3, 4])
+        if case .bool(let bits) = mask.storage { #expect(bits.allSatisfy { $0 }) } else { Issue.record("mask is not bool") }
+        // ConstantOfShape has no exact form before 9: refused by name, nothing half-converted.
+        #expect(refusal(b.model, to: 8).contains("ConstantOfShape"))
+    }
+
+    /// SplitToSequence (uneven parts) has no version boundary from 11 up: it converts unchanged
+    /// both ways (its sequence output is compared element by element in test_opset.py).
+    @Test func splitToSequenceConvertsUnchanged() throws {
+        var b = ModelBuilder(opset: 11)
+        b.input("x", [5, 2])
+        b.ints("parts", [2, 3])
+        b.initializer("one", .int64([1], dims: []))
+        b.node("SplitToSequence", ["x", "parts"], ["s"], name: "seq")
+        b.node("SequenceAt", ["s", "one"], ["y"], name: "at")
+        b.output("y")
+        let up = try converted(b.model, to: 28)
+        let node = try firstNode("SplitToSequence", up)
+        #expect(node.inputs.count == 2 && node.attributes.isEmpty)
+        let back = try converted(up, to: 11)
+        #expect(try firstNode("SplitToSequence", back).inputs.count == 2)
+        #expect(refusal(b.model, to: 10).contains("SplitToSequence"))
+    }
+
     @Test func gemmWithoutCGetsZeroBelow11() throws {
         var b = ModelBuilder(opset: 13)
         b.input("a", [2, 3])

@@ -116,6 +116,38 @@ import KilnEvaluator
         #expect(unsqueeze.inputs.count == 1)
     }
 
+    /// A branch output the input leaves untyped stays untyped: inference types it from a branch
+    /// that may never run (affine_grid's 2-D branch splits a 5-element size into 4 parts), a type
+    /// onnx's checker contradicts.
+    @Test func untypedBranchOutputsStayUntyped() throws {
+        var then = Graph(name: "then")
+        let size = then.value(named: "size")
+        var parts: [ValueID] = []
+        for k in 0..<4 { parts.append(try then.addValue(named: "p\(k)")) }
+        try then.addNode(Node(opType: "Split", name: "dead_split", attributes: [Attribute("num_outputs", .int(4))]),
+                         inputs: [size], outputs: parts)
+        for p in parts { then.appendOutput(p) }
+        var other = Graph(name: "else")
+        let esize = other.value(named: "size")
+        var eparts: [ValueID] = []
+        for k in 0..<4 { eparts.append(try other.addValue(named: "q\(k)")) }
+        let sizes = try other.addInitializer(named: "else_sizes", .int64([2, 1, 1, 1], dims: [4]))
+        try other.addNode(Node(opType: "Split", name: "live_split"), inputs: [esize, sizes], outputs: eparts)
+        for p in eparts { other.appendOutput(p) }
+        var b = ModelBuilder(opset: 20)
+        b.input("size", [5], .int64)
+        b.input("c", .bool, [])
+        b.node("If", ["c"], ["a", "b", "d", "e"], name: "branch",
+               [Attribute("then_branch", .graph(then)), Attribute("else_branch", .graph(other))])
+        b.output("a")
+        let up = try converted(b.model, to: 21)
+        let node = try firstNode("If", up)
+        for name in ["then_branch", "else_branch"] {
+            let g = try #require(node.attribute(name)?.subgraphs.first)
+            #expect(g.outputs.allSatisfy { g[value: $0].type == nil }, "\(name) outputs were typed")
+        }
+    }
+
     @Test func localFunctionsConvertFromTheirOwnImport() throws {
         var body = Graph(name: "f")
         let fx = body.value(named: "X")

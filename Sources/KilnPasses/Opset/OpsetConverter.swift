@@ -15,8 +15,8 @@ import KilnAnalysis
 /// 4. A refusal anywhere stops the conversion with an error naming the node, the op and the
 ///    reason; the caller's model is left as it was (the conversion works on a copy).
 /// 5. After the last step: the opset import is set, the IR version raised to the least the
-///    target opset needs, `value_info` keeps only the entries the input listed (inferred types
-///    served the adapters), and the checker with strict shape inference must find nothing.
+///    target opset needs, `value_info` keeps only the entries the input listed and subgraph
+///    outputs the input left untyped stay untyped (inferred types served the adapters), and the checker with strict shape inference must find nothing.
 public struct OpsetConverter: Sendable {
     public var rules: OpsetRules
     public var domain: String
@@ -72,7 +72,8 @@ public struct OpsetConverter: Sendable {
         var work = model
         if source != target {
             var listed = Set<String>()
-            collectValueInfo(work.graph, into: &listed)
+            var untyped = Set<String>()
+            collectValueInfo(work.graph, into: &listed, untypedOutputs: &untyped)
             _ = ShapeInference().infer(&work)
             var reserved = Set<String>()
             collectNames(work.graph, into: &reserved)
@@ -95,7 +96,7 @@ public struct OpsetConverter: Sendable {
                 work.irVersion = ir
             }
             // Inferred types served the adapters; the output lists only the value_info it had.
-            restrictValueInfo(&work.graph, to: listed)
+            restrictValueInfo(&work.graph, to: listed, untypedOutputs: untyped)
         }
         try Self.verify(&work, target: target)
         model = work
@@ -111,20 +112,41 @@ public struct OpsetConverter: Sendable {
         }
     }
 
-    func collectValueInfo(_ g: Graph, into names: inout Set<String>) {
+    /// Names listed in `value_info` anywhere, and subgraph outputs without a type: inference may
+    /// type a branch output from a branch that never runs (a Split of a dead If branch), a type
+    /// onnx's inference contradicts, so such outputs are written untyped as they came.
+    func collectValueInfo(_ g: Graph, into names: inout Set<String>, untypedOutputs: inout Set<String>, isSubgraph: Bool = false) {
         for v in g.valueInfo { names.insert(g.name(of: v)) }
-        for id in g.order { for a in g[node: id].attributes { for s in a.subgraphs { collectValueInfo(s, into: &names) } } }
+        if isSubgraph {
+            for v in g.outputs where Self.isUntyped(g[value: v].type) { untypedOutputs.insert(g.name(of: v)) }
+        }
+        for id in g.order {
+            for a in g[node: id].attributes {
+                for s in a.subgraphs { collectValueInfo(s, into: &names, untypedOutputs: &untypedOutputs, isSubgraph: true) }
+            }
+        }
     }
 
-    func restrictValueInfo(_ g: inout Graph, to names: Set<String>) {
+    static func isUntyped(_ type: ValueType?) -> Bool {
+        guard let type else { return true }
+        if case .none = type.kind { return true }
+        return false
+    }
+
+    func restrictValueInfo(_ g: inout Graph, to names: Set<String>, untypedOutputs: Set<String>, isSubgraph: Bool = false) {
         g.setValueInfo(g.valueInfo.filter { names.contains(g.name(of: $0)) })
+        if isSubgraph {
+            for v in g.outputs where untypedOutputs.contains(g.name(of: v)) { g[value: v].type = nil }
+        }
         for id in g.order where g[node: id].hasSubgraphs {
             var attrs = g[node: id].attributes
             for i in attrs.indices {
                 switch attrs[i].value {
-                case .graph(var s): restrictValueInfo(&s, to: names); attrs[i].value = .graph(s)
+                case .graph(var s):
+                    restrictValueInfo(&s, to: names, untypedOutputs: untypedOutputs, isSubgraph: true)
+                    attrs[i].value = .graph(s)
                 case .graphs(var ss):
-                    for k in ss.indices { restrictValueInfo(&ss[k], to: names) }
+                    for k in ss.indices { restrictValueInfo(&ss[k], to: names, untypedOutputs: untypedOutputs, isSubgraph: true) }
                     attrs[i].value = .graphs(ss)
                 default: continue
                 }

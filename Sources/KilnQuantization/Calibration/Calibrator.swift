@@ -29,9 +29,9 @@ public enum Calibrator {
         if options.method == .percentile, !(options.percentile > 0 && options.percentile <= 100) {
             throw KilnError(.invalidInput, "--percentile must be in (0, 100] (got \(options.percentile))")
         }
-        let evaluator = try Evaluator(model: model, options: EvaluatorOptions(threads: options.threads))
+        let evaluatorOptions = EvaluatorOptions(threads: options.threads)
         let observer = StatisticsObserver(tensors: tensors, bins: options.method == .minmax ? nil : options.bins,
-                                          threads: evaluator.options.threads)
+                                          threads: evaluatorOptions.threads)
         // Graph inputs with an initializer are not in the samples (CalibrationData asks only for the
         // others): their value is the initializer, the same for every sample.
         for id in graph.inputs where tensors.contains(graph.name(of: id)) {
@@ -39,10 +39,11 @@ public enum Calibrator {
         }
         var progress = ProgressBar(total: data.count, enabled: options.progress)
         defer { progress.finish() }
-        let workers = Swift.min(evaluator.options.threads, data.count)
+        let workers = Swift.min(evaluatorOptions.threads, data.count)
         if options.method == .minmax && workers > 1 {
             try calibrateConcurrently(model: model, data: data, observer: observer, workers: workers, progress: &progress)
         } else {
+            let evaluator = try Evaluator(model: model, options: evaluatorOptions)
             for index in 0..<data.count {
                 try run(evaluator, data: data, index: index, observer: observer)
                 progress.update(done: index + 1)

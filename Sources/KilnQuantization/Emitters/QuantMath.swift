@@ -106,10 +106,15 @@ struct QuantizedWeight {
         let d = dims.map { Int($0) }
         let n = axis.map { d[$0] } ?? 1, inner = axis.map { d[($0 + 1)...].reduce(1, *) } ?? w.count
         var lo = [Float](repeating: 0, count: n), hi = [Float](repeating: 0, count: n)  // formula 2: 0 included
+        // Element i belongs to channel (i / inner) % n: walk runs of `inner` elements, one channel each.
         w.withUnsafeBufferPointer { src in
-            for i in 0..<src.count {
-                let c = (i / inner) % n, x = src[i]
-                if x < lo[c] { lo[c] = x } else if x > hi[c] { hi[c] = x }
+            var start = 0, c = 0
+            while start < src.count {
+                var l = lo[c], h = hi[c]
+                for x in src[start..<Swift.min(start + inner, src.count)] { l = Swift.min(l, x); h = Swift.max(h, x) }
+                lo[c] = l; hi[c] = h
+                start += inner
+                c = c + 1 == n ? 0 : c + 1
             }
         }
         var ps: [QuantParams] = []
@@ -118,7 +123,18 @@ struct QuantizedWeight {
             ps.append(try QuantMath.params(min: lo[c], max: hi[c], type: type, symmetric: symmetric, reduceRange: reduceRange,
                                            tensor: axis == nil ? name : "\(name)[channel \(c)]"))
         }
-        let values = quantize(w, count: w.count, { ps[($0 / inner) % n] }, range: q)
+        var values = [Int32](repeating: 0, count: w.count)
+        w.withUnsafeBufferPointer { src in
+            values.withUnsafeMutableBufferPointer { dst in
+                var start = 0, c = 0
+                while start < src.count {
+                    let p = ps[c]
+                    for i in start..<Swift.min(start + inner, src.count) { dst[i] = QuantMath.quantize(src[i], p, q) }
+                    start += inner
+                    c = c + 1 == n ? 0 : c + 1
+                }
+            }
+        }
         return QuantizedWeight(values: values, dims: dims, type: type, scales: ps.map(\.scale),
                                zeroPoints: ps.map(\.zeroPoint), axis: axis, blockSize: nil,
                                paramDims: axis == nil ? [] : [Int64(n)])

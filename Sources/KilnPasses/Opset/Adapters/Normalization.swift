@@ -13,6 +13,7 @@ import KilnIR
 /// 5. Dropout-12 turned `ratio` into an input and added `training_mode` and `seed`: up, ratio
 ///    becomes a float scalar input; down, training_mode must be absent or constant false, ratio
 ///    must be constant, seed (training only) is dropped. Outside training Dropout is an identity.
+/// 6. Dropout-12 down: a used mask (all true outside training) becomes ConstantOfShape(Shape(x), true).
 extension OpsetAdapters {
     static var normalization: [OpsetRule] {
         var rules: [OpsetRule] = [
@@ -68,9 +69,25 @@ extension OpsetAdapters {
                     rw.clearInput(id, 1)
                 }
                 rw.removeAttribute(id, "seed")
+                try maskWithoutDropout(&rw, id)
             },
         ]
         rules += OpsetRule.typesChecked("BatchNormalization", 15, "scale/bias and mean/var type parameters split (case 3)")
         return rules
+    }
+
+    /// Case 6: an inference Dropout-12 mask is all true (`ones(shape(x))`); before 12 the mask
+    /// outside training is unspecified (onnxruntime's Dropout-10 writes all false), so a used
+    /// mask is computed as `ConstantOfShape(Shape(x), true)` and the node loses output 1.
+    static func maskWithoutDropout(_ rw: inout OpsetRewriter, _ id: NodeID) throws {
+        guard let mask = rw.output(id, 1) else { return }
+        guard let x = rw.input(id, 0) else { throw rw.refusal(id, "input 0 is empty") }
+        let base = rw.graph[node: id].name.isEmpty ? "dropout" : rw.graph[node: id].name
+        try rw.graph.setOutput(of: id, at: 1, to: nil)
+        let trimmed = try rw.trimOutputs(id)
+        let (_, shape) = try rw.addNode("Shape", [x], named: "\(base)_mask_shape", before: trimmed)
+        let one = Tensor(dataType: .bool, dims: [1], storage: .raw([UInt8(1)].withUnsafeBytes { TensorBytes($0) }))
+        try rw.addNode("ConstantOfShape", [shape[0]], producing: [mask], attributes: [Attribute("value", .tensor(one))],
+                       named: "\(base)_mask", after: trimmed)
     }
 }
