@@ -275,6 +275,7 @@ def test_kiln_target_outputs_have_no_finding(model, target, tmp_path):
     out = tmp_path / "q.onnx"
     run = kl.run_kiln("quantize", Q / f"{model}.onnx", "-o", out, "--calibration", Q / f"{model}_calib", "--target", target)
     assert run.rc == 0, run.describe()
+    assert f"target {target}: no finding" in run.stdout  # quantize --target ends with the target check
     run, report = check(out, target)
     assert run.rc == 0 and report["valid"] and report["findings"] == [], report
 

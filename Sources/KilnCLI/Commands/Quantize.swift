@@ -197,6 +197,15 @@ struct Quantize: ParsableCommand {
             print("wrote \(output) (\(written.modelBytes) bytes; float initializers \(summary.inputBytes) bytes) in "
                   + String(format: "%.3f", result.report.seconds.total) + " s")
         }
+        // --target: the consumer's whole rule set (opset range, operators, types) on the written model,
+        // as `convert`/`optimize --target` do; its quantization rules already held before writing.
+        if let t = config().target {
+            let findings = TargetCheck.findings(result.model, target: t)
+            let lines = ["target \(t.rawValue): " + (findings.isEmpty ? "no finding" : "\(findings.count) finding\(findings.count == 1 ? "" : "s")")]
+                + findings.map { "  \($0.description)" }
+            for line in lines { if json { FileHandleStderr.write(line + "\n") } else { print(line) } }
+            if !findings.isEmpty { throw ExitCode(1) }
+        }
         withExtendedLifetime((model, result)) { exitSuccessfully() }
     }
 }
