@@ -112,17 +112,20 @@ public struct OpsetConverter: Sendable {
         }
     }
 
-    /// Names listed in `value_info` anywhere, and subgraph outputs without a type: inference may
+    /// Names listed in `value_info` anywhere, and If-branch outputs without a type: inference may
     /// type a branch output from a branch that never runs (a Split of a dead If branch), a type
-    /// onnx's inference contradicts, so such outputs are written untyped as they came.
+    /// onnx's inference contradicts, so such outputs are written untyped as they came. Loop and Scan
+    /// bodies keep their inferred output types: onnxruntime's Scan needs them ("Subgraph must have
+    /// the shape set for all outputs").
     func collectValueInfo(_ g: Graph, into names: inout Set<String>, untypedOutputs: inout Set<String>, isSubgraph: Bool = false) {
         for v in g.valueInfo { names.insert(g.name(of: v)) }
         if isSubgraph {
             for v in g.outputs where Self.isUntyped(g[value: v].type) { untypedOutputs.insert(g.name(of: v)) }
         }
         for id in g.order {
+            let isIf = g[node: id].opType == OpType.ifOp
             for a in g[node: id].attributes {
-                for s in a.subgraphs { collectValueInfo(s, into: &names, untypedOutputs: &untypedOutputs, isSubgraph: true) }
+                for s in a.subgraphs { collectValueInfo(s, into: &names, untypedOutputs: &untypedOutputs, isSubgraph: isIf) }
             }
         }
     }
@@ -140,13 +143,14 @@ public struct OpsetConverter: Sendable {
         }
         for id in g.order where g[node: id].hasSubgraphs {
             var attrs = g[node: id].attributes
+            let isIf = g[node: id].opType == OpType.ifOp
             for i in attrs.indices {
                 switch attrs[i].value {
                 case .graph(var s):
-                    restrictValueInfo(&s, to: names, untypedOutputs: untypedOutputs, isSubgraph: true)
+                    restrictValueInfo(&s, to: names, untypedOutputs: untypedOutputs, isSubgraph: isIf)
                     attrs[i].value = .graph(s)
                 case .graphs(var ss):
-                    for k in ss.indices { restrictValueInfo(&ss[k], to: names, untypedOutputs: untypedOutputs, isSubgraph: true) }
+                    for k in ss.indices { restrictValueInfo(&ss[k], to: names, untypedOutputs: untypedOutputs, isSubgraph: isIf) }
                     attrs[i].value = .graphs(ss)
                 default: continue
                 }
