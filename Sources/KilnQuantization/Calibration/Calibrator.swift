@@ -64,16 +64,18 @@ public enum Calibrator {
         }
     }
 
-    /// MinMax with `workers` samples in flight, each in its own single-threaded evaluator: at batch 1
+    /// MinMax with `workers` samples in flight, each run single-threaded: at batch 1
     /// most graphs offer one node at a time, so one evaluator leaves the other cores idle (ResNet-50:
     /// the same wall time with 1 and 2 threads). Min, max and the counts are order-independent, so the
     /// table is the same as a sequential run's; the histogram methods stay sequential because their
-    /// re-binning depends on the order samples arrive. Observations are serialized; memory grows to
-    /// `workers` samples' activations, still independent of the sample count. The first failing sample
+    /// re-binning depends on the order samples arrive. Observations are serialized; memory grows by
+    /// `workers` samples' activations (weights are shared), still independent of the sample count. The first failing sample
     /// (lowest index) is the error reported.
     private static func calibrateConcurrently(model: Model, data: CalibrationData, observer: StatisticsObserver,
                                               workers: Int, progress: inout ProgressBar) throws {
-        let evaluators = try (0..<workers).map { _ in try Evaluator(model: model, options: EvaluatorOptions(threads: 1)) }
+        // One prepared evaluator (weights converted once) shared by the workers: its plan is immutable
+        // and each `run` keeps its own state.
+        let evaluator = try Evaluator(model: model, options: EvaluatorOptions(threads: 1))
         let serial = SerializedObserver(observer)
         // Touched only inside `serial.queue.sync`.
         let failures = MutableBox([(index: Int, error: Error)?](repeating: nil, count: workers))
@@ -82,7 +84,7 @@ public enum Calibrator {
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             for index in stride(from: w, to: data.count, by: workers) {
                 do {
-                    try run(evaluators[w], data: data, index: index, observer: serial)
+                    try run(evaluator, data: data, index: index, observer: serial)
                 } catch {
                     serial.queue.sync { failures.value[w] = (index, error) }
                     return
