@@ -101,9 +101,11 @@ def conversions(tmp_path_factory, request) -> Conversions:
     request.config.pluginmanager.register(Summary(), "kiln-opset-summary")
     c = Conversions(tmp_path_factory.mktemp("opset"))
     # Only the conversions the selected tests use (`-k` filters run a few cases quickly).
+    # Other test files share the session (and parameter names such as model_id): take this file's only.
     selected = {(item.callspec.params["model_id"], item.callspec.params["target"])
                 for item in request.session.items
-                if hasattr(item, "callspec") and "model_id" in item.callspec.params}
+                if hasattr(item, "callspec") and Path(str(item.fspath)).name == Path(__file__).name
+                and {"model_id", "target"} <= item.callspec.params.keys()}
     c.run_all([job for job in JOBS if job in selected])
     return c
 
