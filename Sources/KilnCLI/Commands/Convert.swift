@@ -120,12 +120,7 @@ struct Convert: ParsableCommand {
             line += "; external data: " + report.externalFiles.map { "\($0.name) (\($0.bytes) bytes)" }.joined(separator: ", ")
         }
         print(line)
-        if let profile {  // --target: the written model's findings; exit 1 when any
-            let findings = TargetCheck.findings(model, target: profile.target)
-            print("target \(profile.target.rawValue): " + (findings.isEmpty ? "no finding" : "\(findings.count) finding\(findings.count == 1 ? "" : "s")"))
-            for f in findings { print("  " + f.description) }
-            if !findings.isEmpty { throw ExitCode(1) }
-        }
+        if let profile { try TargetFindings.report(model, target: profile.target, toStderr: false) }
         withExtendedLifetime(model) { exitSuccessfully() }
     }
 

@@ -154,13 +154,7 @@ struct Optimize: ParsableCommand {
             if let v = verification { print("verified: \(v.runs) run(s), outputs equal (rtol \(Verification.rtol), atol \(Verification.atol))") }
             print("wrote \(output) (\(written.modelBytes) bytes) in \(String(format: "%.3f", summary.seconds)) s")
         }
-        if let profile {  // --target: the written model's findings (stderr with --json); exit 1 when any
-            let findings = TargetCheck.findings(model, target: profile.target)
-            let lines = targetLines + ["target \(profile.target.rawValue): " + (findings.isEmpty ? "no finding"
-                : "\(findings.count) finding\(findings.count == 1 ? "" : "s")")] + findings.map { "  \($0.description)" }
-            for line in lines { if json { FileHandleStderr.write(line + "\n") } else { print(line) } }
-            if !findings.isEmpty { throw ExitCode(1) }
-        }
+        if let profile { try TargetFindings.report(model, target: profile.target, notes: targetLines, toStderr: json) }
         withExtendedLifetime((model, original)) { exitSuccessfully() }
     }
 }

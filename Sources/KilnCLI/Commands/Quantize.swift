@@ -199,13 +199,7 @@ struct Quantize: ParsableCommand {
         }
         // --target: the consumer's whole rule set (opset range, operators, types) on the written model,
         // as `convert`/`optimize --target` do; its quantization rules already held before writing.
-        if let t = config().target {
-            let findings = TargetCheck.findings(result.model, target: t)
-            let lines = ["target \(t.rawValue): " + (findings.isEmpty ? "no finding" : "\(findings.count) finding\(findings.count == 1 ? "" : "s")")]
-                + findings.map { "  \($0.description)" }
-            for line in lines { if json { FileHandleStderr.write(line + "\n") } else { print(line) } }
-            if !findings.isEmpty { throw ExitCode(1) }
-        }
+        if let t = config().target { try TargetFindings.report(result.model, target: t, toStderr: json) }
         withExtendedLifetime((model, result)) { exitSuccessfully() }
     }
 }
