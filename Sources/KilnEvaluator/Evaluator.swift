@@ -93,7 +93,7 @@ public struct Evaluator: Sendable {
             let context = KernelContext(node: node, opsetVersion: step.opsetVersion, inputs: args,
                                         outputUsed: step.outputs.map { $0 != nil },
                                         subgraphs: SubgraphRunner(plans: step.subgraphs, scope: scope, threads: threads),
-                                        threads: threads)
+                                        threads: threads, prepared: step.prepared)
             let results: [RuntimeValue?]
             do {
                 results = try step.kernel(context)

@@ -24,6 +24,8 @@ final class GraphPlan: @unchecked Sendable {
         let subgraphs: [String: GraphPlan]
         /// Outer-scope names the subgraphs read, with their slots here.
         let captures: [(name: String, slot: Int)]
+        /// What the kernel's preparer made from the node's constant inputs.
+        let prepared: (any PreparedOperands)?
     }
 
     let name: String
@@ -65,6 +67,14 @@ final class GraphPlan: @unchecked Sendable {
             return (v.name, Int(id.index))
         }
 
+        // Constants a preparer may use: initializers that are not also graph inputs (a caller may
+        // override those).
+        var fixed: [Int: TensorValue] = [:]
+        let inputSlots = Set(inputs.map(\.slot))
+        for (slot, value) in constants where !inputSlots.contains(slot) {
+            if case .tensor(let t) = value { fixed[slot] = t }
+        }
+
         // Steps, with the last reader of each slot.
         let order = try graph.topologicalOrder()
         var lastUse: [Int: Int] = [:]
@@ -99,12 +109,15 @@ final class GraphPlan: @unchecked Sendable {
                 }
             }
             let ins = node.inputs.map { $0.map { Int($0.index) } }
+            let prepared = entry.prepare.flatMap { prepare in
+                prepare(node, ins.map { $0.flatMap { fixed[$0] } })
+            }
             for case let s? in ins { lastUse[s] = position }
             for (_, s) in captures where s >= 0 { lastUse[s] = position }
             steps.append(Step(node: node, position: position, kernel: entry.kernel, opsetVersion: version,
                               inputs: ins, outputs: node.outputs.map { $0.map { Int($0.index) } },
                               outputNames: node.outputs.map { $0.map { graph.name(of: $0) } ?? "" },
-                              release: [], subgraphs: subgraphs, captures: captures))
+                              release: [], subgraphs: subgraphs, captures: captures, prepared: prepared))
         }
         // Release lists: after a slot's last reader; unread outputs right after their producer.
         let kept = Set(outputs.map(\.slot))
@@ -116,7 +129,7 @@ final class GraphPlan: @unchecked Sendable {
         self.steps = steps.enumerated().map { i, s in
             Step(node: s.node, position: s.position, kernel: s.kernel, opsetVersion: s.opsetVersion, inputs: s.inputs,
                  outputs: s.outputs, outputNames: s.outputNames, release: release[i], subgraphs: s.subgraphs,
-                 captures: s.captures)
+                 captures: s.captures, prepared: s.prepared)
         }
     }
 

@@ -15,10 +15,14 @@ public struct KernelContext: Sendable {
     public let subgraphs: SubgraphRunner
     /// Cores the kernel may split its work across (`EvaluatorOptions.threads`).
     public let threads: Int
+    /// What the kernel's `Preparer` made for this node when the graph was prepared (nil when it has
+    /// none, or when the node runs alone).
+    public let prepared: (any PreparedOperands)?
 
     public init(node: Node, opsetVersion: Int, inputs: [RuntimeValue?], outputUsed: [Bool], subgraphs: SubgraphRunner,
-                threads: Int = 1) {
+                threads: Int = 1, prepared: (any PreparedOperands)? = nil) {
         self.subgraphs = subgraphs
+        self.prepared = prepared
         self.threads = max(1, threads)
         self.node = node
         self.opsetVersion = opsetVersion

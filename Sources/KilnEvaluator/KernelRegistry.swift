@@ -4,6 +4,15 @@ import KilnIR
 /// kernel does not produce (only allowed where the node leaves the slot empty).
 public typealias Kernel = @Sendable (KernelContext) throws -> [RuntimeValue?]
 
+/// Work a kernel does once per node, before any run, from the node and its constant inputs
+/// (initializers that no graph input can override; nil for the others): Conv's Winograd-transformed
+/// weights, for instance. The result reaches every run of the node as `KernelContext.prepared`;
+/// nil means nothing to prepare, and the kernel must still work without it.
+public typealias Preparer = @Sendable (_ node: Node, _ constants: [TensorValue?]) -> (any PreparedOperands)?
+
+/// What a `Preparer` made: immutable, shared by concurrent runs of the prepared graph.
+public protocol PreparedOperands: AnyObject, Sendable {}
+
 /// Kernels keyed by (domain, operator), each registered with the opset version it implements
 /// from (its since-version).
 ///
@@ -24,6 +33,8 @@ public struct KernelRegistry: Sendable {
     public struct Entry: Sendable {
         public var sinceVersion: Int
         public var kernel: Kernel
+        /// Work done once per node when a graph is prepared, from its constant inputs.
+        public var prepare: Preparer?
     }
 
     private var entries: [Key: [Entry]] = [:]
@@ -32,11 +43,13 @@ public struct KernelRegistry: Sendable {
 
     /// Registers `kernel` for `opType` in `domain` from opset `since` on (until the next
     /// registration of the same operator).
-    public mutating func register(_ opType: String, domain: String = "", since: Int, _ kernel: @escaping Kernel) {
+    /// `prepare`, when given, runs once per node as a graph is prepared (see `Preparer`).
+    public mutating func register(_ opType: String, domain: String = "", since: Int, prepare: Preparer? = nil,
+                                  _ kernel: @escaping Kernel) {
         let key = Key(domain: domain, opType: opType)
         var list = entries[key, default: []]
         list.removeAll { $0.sinceVersion == since }
-        list.append(Entry(sinceVersion: since, kernel: kernel))
+        list.append(Entry(sinceVersion: since, kernel: kernel, prepare: prepare))
         list.sort { $0.sinceVersion < $1.sinceVersion }
         entries[key] = list
     }

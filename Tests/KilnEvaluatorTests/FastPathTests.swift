@@ -49,6 +49,41 @@ import Testing
                             attributes: [Attribute("pads", .ints([1, 1, 1, 1]))], threads: threads)
     }
 
+    /// 3x3 unit-stride convolutions with constant weights take the Winograd path (its preparer
+    /// sees the initializer); the same node with the weights as a graph input takes im2col. Odd and
+    /// even sizes (partial tiles), each padding form, batches, with and without bias.
+    @Test(arguments: [1, 3])
+    func winogradConvolutions(threads: Int) throws {
+        let cases: [(x: [Int], m: Int, attributes: [Attribute])] = [
+            ([1, 16, 14, 14], 32, [Attribute("pads", .ints([1, 1, 1, 1]))]),
+            ([2, 16, 13, 15], 16, [Attribute("pads", .ints([1, 1, 1, 1]))]),
+            ([1, 24, 17, 12], 16, []),
+            ([1, 16, 12, 16], 20, [Attribute("pads", .ints([0, 2, 1, 0]))]),
+            ([3, 16, 12, 13], 16, [Attribute("auto_pad", .string(Array("SAME_UPPER".utf8)))]),
+            ([1, 32, 20, 20], 24, [Attribute("auto_pad", .string(Array("SAME_LOWER".utf8))), Attribute("kernel_shape", .ints([3, 3]))]),
+        ]
+        for (i, c) in cases.enumerated() {
+            let seed = UInt64(100 + 3 * i)
+            let x = Self.random(c.x, seed: seed), w = Self.random([c.m, c.x[1], 3, 3], seed: seed + 1)
+            let b = i % 2 == 0 ? Self.random([c.m], seed: seed + 2) : nil
+            let inputs = b.map { [x, w, $0] } ?? [x, w]
+            let winograd = try runNode("Conv", inputs, attributes: c.attributes, threads: threads, initializers: [1])[0]
+            let im2col = try runNode("Conv", inputs, attributes: c.attributes, threads: threads)[0]
+            #expect(winograd.shape == im2col.shape, "case \(i)")
+            #expect(close(winograd.floatValues, im2col.floatValues, tolerance: 1e-5), "case \(i): Winograd differs from im2col")
+            #expect(winograd.floatValues != im2col.floatValues, "case \(i): the Winograd path did not run (identical bits)")
+        }
+        // Strided, dilated or grouped 3x3 convolutions, and maps under 36 tiles, keep im2col.
+        let x = Self.random([1, 16, 14, 14], seed: 130), w = Self.random([16, 16, 3, 3], seed: 131)
+        for attributes in [[Attribute("strides", .ints([2, 2]))], [Attribute("dilations", .ints([2, 2]))]] {
+            let prepared = try runNode("Conv", [x, w], attributes: attributes, threads: threads, initializers: [1])[0]
+            #expect(prepared.floatValues == (try runNode("Conv", [x, w], attributes: attributes, threads: threads)[0]).floatValues)
+        }
+        let small = Self.random([1, 16, 7, 7], seed: 132)
+        let kept = try runNode("Conv", [small, w], threads: threads, initializers: [1])[0]
+        #expect(kept.floatValues == (try runNode("Conv", [small, w], threads: threads)[0]).floatValues)
+    }
+
     @Test(arguments: [1, 4])
     func matMulAndGemm(threads: Int) throws {
         // Shared B (a linear layer), batched with broadcasting, 1-D operands, Gemm with transposes and C.
@@ -129,6 +164,18 @@ import Testing
                                                          Attribute("pads", .ints([1, 1, 1, 1]))], threads: threads)
         try expectAgreement("AveragePool", [x], attributes: [Attribute("kernel_shape", .ints([3, 3])), Attribute("pads", .ints([1, 1, 1, 1])),
                                                              Attribute("count_include_pad", .int(1))], threads: threads)
+        // Row-wise 2-D pooling: ceil mode, dilations, asymmetric pads, windows reaching past the end.
+        let odd = Self.random([1, 3, 11, 9], seed: 86)
+        for attributes in [
+            [Attribute("kernel_shape", .ints([3, 2])), Attribute("strides", .ints([2, 3])), Attribute("ceil_mode", .int(1))],
+            [Attribute("kernel_shape", .ints([2, 3])), Attribute("dilations", .ints([2, 2])), Attribute("pads", .ints([1, 0, 2, 1]))],
+            [Attribute("kernel_shape", .ints([4, 4])), Attribute("auto_pad", .string(Array("SAME_UPPER".utf8))), Attribute("strides", .ints([3, 3]))],
+        ] {
+            try expectAgreement("MaxPool", [odd], attributes: attributes, threads: threads)
+            if !attributes.contains(where: { $0.name == "dilations" }) {
+                try expectAgreement("AveragePool", [odd], attributes: attributes, threads: threads)
+            }
+        }
         try expectAgreement("GlobalAveragePool", [x], threads: threads)
         try expectAgreement("GlobalMaxPool", [x], threads: threads)
         for op in ["Relu", "Erf", "Tanh", "Exp", "Sigmoid", "Sqrt"] {

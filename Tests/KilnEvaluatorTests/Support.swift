@@ -2,13 +2,19 @@ import KilnIR
 import Testing
 @testable import KilnEvaluator
 
-/// Runs one node of `opType` with `inputs` at `opset` and returns its outputs.
+/// Runs one node of `opType` with `inputs` at `opset` and returns its outputs. Inputs whose
+/// indices are in `initializers` are the graph's initializers (what kernel preparers see), the
+/// others its inputs.
 func runNode(_ opType: String, _ inputs: [TensorValue?], attributes: [Attribute] = [], outputs: Int = 1,
-             opset: Int64 = 21, domain: String = "", threads: Int = 1) throws -> [TensorValue] {
+             opset: Int64 = 21, domain: String = "", threads: Int = 1, initializers: Set<Int> = []) throws -> [TensorValue] {
     var g = Graph(name: "test")
     var inputIDs: [ValueID?] = []
     for (i, t) in inputs.enumerated() {
         guard let t else { inputIDs.append(nil); continue }
+        if initializers.contains(i) {
+            inputIDs.append(try g.addInitializer(named: "in\(i)", t.irTensor(name: "in\(i)")))
+            continue
+        }
         let id = try g.addInput(named: "in\(i)", type: .tensor(t.dataType, Shape(static: t.shape.map { Int64($0) })))
         inputIDs.append(id)
     }
@@ -20,7 +26,7 @@ func runNode(_ opType: String, _ inputs: [TensorValue?], attributes: [Attribute]
     let model = Model(graph: g, opsetImports: [OpsetImport(domain: domain, version: opset)])
     let evaluator = try Evaluator(model: model, options: EvaluatorOptions(threads: threads))
     var feed: [String: RuntimeValue] = [:]
-    for (i, t) in inputs.enumerated() { if let t { feed["in\(i)"] = .tensor(t) } }
+    for (i, t) in inputs.enumerated() where !initializers.contains(i) { if let t { feed["in\(i)"] = .tensor(t) } }
     return try evaluator.run(feed).map { $0.tensor! }
 }
 

@@ -53,6 +53,37 @@ import KilnIR
         #expect(abs(m.scales[0] - 2 / 127) < 1e-7 && abs(m.scales[1] - 0.5 / 127) < 1e-7)
     }
 
+    /// The 16-lane `quantize(_:into:)` and the parallel `make` give exactly the scalar formula 6:
+    /// halves round to even, NaN goes to the zero point, outliers clamp, every type and tail length.
+    @Test(arguments: [DataType.int8, .uint8, .int4, .uint4])
+    func vectorQuantizeMatchesTheScalarFormula(type: DataType) throws {
+        let q = try QuantMath.integerRange(type)
+        // Many exact halves after scaling, then the special values.
+        var x: [Float] = (0..<1003).map { (i: Int) -> Float in Float(i % 41) * 0.25 - 5 }
+        let special: [Float] = [.nan, .infinity, -.infinity, 1e30, -1e30, 0, -0.0, 2.5, 3.5, -2.5]
+        x += special
+        for p in [QuantParams(scale: 0.5, zeroPoint: q.lowerBound < 0 ? 0 : 8), QuantParams(scale: 0.037, zeroPoint: q.upperBound / 2)] {
+            var out = [Int32](repeating: 99, count: x.count)
+            x.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { QuantMath.quantize(src.baseAddress!, into: $0.baseAddress!, count: src.count, p, q) }
+            }
+            #expect(out == x.map { QuantMath.quantize($0, p, q) }, "\(type.name) scale \(p.scale)")
+        }
+        // Per channel on axis 0 of a weight large enough to be split across threads.
+        let dims: [Int64] = [64, 32, 3, 3]
+        let w: [Float] = (0..<(64 * 32 * 9)).map { (i: Int) -> Float in
+            let base = Float((i * 7919) % 2001) / 1000 - 1
+            return base + Float(i / 288) * 0.01
+        }
+        let qw = try QuantizedWeight.make(w, dims: dims, axis: 0, type: type, symmetric: false, reduceRange: false, name: "w")
+        for c in [0, 17, 63] {
+            let slice = w[(c * 288)..<((c + 1) * 288)]
+            let p = try QuantMath.params(min: slice.min()!, max: slice.max()!, type: type, symmetric: false, tensor: "w")
+            #expect(qw.scales[c] == p.scale && qw.zeroPoints[c] == p.zeroPoint)
+            #expect(Array(qw.values[(c * 288)..<((c + 1) * 288)]) == slice.map { QuantMath.quantize($0, p, q) })
+        }
+    }
+
     @Test func biasScaleIsInputScaleTimesWeightScale() {
         let (q, s) = QuantMath.quantizeBias([0.5, -0.25], inputScale: 0.1, weightScales: [0.01, 0.05], channelOf: { $0 })
         #expect(s == [0.1 * 0.01, 0.1 * 0.05])

@@ -8,9 +8,12 @@ import Foundation
 /// once in `WindowGeometry` for all of them. Values are computed in Double and converted back.
 enum ConvolutionKernels {
     static func register(into r: inout KernelRegistry) {
-        r.register("Conv", since: 1) { ctx in
+        r.register("Conv", since: 1, prepare: prepareConv) { ctx in
             let x = try ctx.tensor(0), w = try ctx.tensor(1), b = try ctx.optionalTensor(2)
             guard x.dataType.isFloatingPoint else { throw unsupportedType(x.dataType, "Conv") }
+            if let prepared = ctx.prepared as? WinogradWeights, let y = try winogradConv(x, w, b, prepared, ctx) {
+                return KernelContext.one(y)
+            }
             if let y = try floatConv(x, w, b, ctx) { return KernelContext.one(y) }
             return KernelContext.one(try castTensor(conv(x, w, b?.doubles, ctx), to: x.dataType))
         }

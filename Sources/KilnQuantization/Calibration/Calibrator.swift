@@ -142,7 +142,15 @@ final class SerializedObserver: Observer, @unchecked Sendable {
     let queue = DispatchQueue(label: "kiln.calibration.observer")
     init(_ inner: StatisticsObserver) { self.inner = inner }
     func wants(_ valueName: String) -> Bool { inner.wants(valueName) }
-    func observe(_ valueName: String, _ value: RuntimeValue) { queue.sync { inner.observe(valueName, value) } }
+    func observe(_ valueName: String, _ value: RuntimeValue) {
+        // Without histograms the scan needs no shared state: only the merge waits for the lock.
+        if inner.bins == nil, case .tensor(let t) = value, case .float(let a) = t.storage, !a.isEmpty {
+            let summary = a.withUnsafeBufferPointer { TensorStatistics.summarize($0, threads: inner.threads) }
+            queue.sync { inner.statistics(for: valueName).merge(summary) }
+            return
+        }
+        queue.sync { inner.observe(valueName, value) }
+    }
 }
 
 /// Folds the requested values into `TensorStatistics` as the evaluator produces them.
@@ -162,11 +170,14 @@ final class StatisticsObserver: Observer {
 
     func observe(_ valueName: String, _ value: RuntimeValue) {
         guard case .tensor(let t) = value, t.dataType != .string, t.dataType != .bool else { return }
-        let stats: TensorStatistics
-        if let s = statistics[valueName] { stats = s } else {
-            stats = TensorStatistics(bins: bins, threads: threads)
-            statistics[valueName] = stats
-        }
-        stats.add(t)
+        statistics(for: valueName).add(t)
+    }
+
+    /// The statistics of `valueName`, created on first sight.
+    func statistics(for valueName: String) -> TensorStatistics {
+        if let s = statistics[valueName] { return s }
+        let s = TensorStatistics(bins: bins, threads: threads)
+        statistics[valueName] = s
+        return s
     }
 }

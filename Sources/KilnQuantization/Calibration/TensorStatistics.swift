@@ -36,27 +36,49 @@ final class TensorStatistics {
         }
     }
 
-    func add(_ values: UnsafeBufferPointer<Float>) {
-        guard !values.isEmpty else { return }
+    /// What one tensor contributes apart from the histogram: it needs no shared state, so
+    /// concurrent calibration workers make it outside their lock and only `merge` inside.
+    struct Summary {
+        var rawMin: Float, rawMax: Float
+        /// Extremes, count and zeros of the regular values.
+        var min: Float, max: Float, regular: Int, zeros: Int
+        var excluded: Int
+        var clean: Bool
+    }
+
+    static func summarize(_ values: UnsafeBufferPointer<Float>, threads: Int) -> Summary {
         let limit = CalibrationOptions.maskMagnitude
-        let scan = Self.parallelScan(values, limit: limit, threads: threads)
-        rawMin = Swift.min(rawMin, scan.rawMin)
-        rawMax = Swift.max(rawMax, scan.rawMax)
+        let scan = parallelScan(values, limit: limit, threads: threads)
         let lo: Float, hi: Float, count: Int, zeros: Int
         if scan.clean {
             (lo, hi, count, zeros) = (scan.rawMin, scan.rawMax, values.count, scan.zeros)
         } else {
-            (lo, hi, count, zeros) = Self.regularExtremes(values, limit: limit)
+            (lo, hi, count, zeros) = regularExtremes(values, limit: limit)
         }
-        regular += count
-        excluded += values.count - count
-        guard count > 0 else { return }
-        min = Swift.min(min, lo)
-        max = Swift.max(max, hi)
-        if histogram != nil {
-            histogram!.cover(Swift.max(-lo, hi))
-            histogram!.add(values, limit: limit, clean: scan.clean, threads: threads)
-            histogram!.noteZeros(zeros)
+        return Summary(rawMin: scan.rawMin, rawMax: scan.rawMax, min: lo, max: hi, regular: count, zeros: zeros,
+                       excluded: values.count - count, clean: scan.clean)
+    }
+
+    /// Folds in a summary (no histogram: MinMax).
+    func merge(_ s: Summary) {
+        rawMin = Swift.min(rawMin, s.rawMin)
+        rawMax = Swift.max(rawMax, s.rawMax)
+        regular += s.regular
+        excluded += s.excluded
+        guard s.regular > 0 else { return }
+        min = Swift.min(min, s.min)
+        max = Swift.max(max, s.max)
+    }
+
+    func add(_ values: UnsafeBufferPointer<Float>) {
+        guard !values.isEmpty else { return }
+        let s = Self.summarize(values, threads: threads)
+        merge(s)
+        if histogram != nil && s.regular > 0 {
+            let limit = CalibrationOptions.maskMagnitude
+            histogram!.cover(Swift.max(-s.min, s.max))
+            histogram!.add(values, limit: limit, clean: s.clean, threads: threads)
+            histogram!.noteZeros(s.zeros)
         }
     }
 

@@ -1,3 +1,5 @@
+import Dispatch
+import KilnEvaluator
 import KilnIR
 
 /// The quantization arithmetic every emitter shares, in one place.
@@ -71,6 +73,55 @@ enum QuantMath {
         return Int32(Swift.min(Swift.max(v, Float(q.lowerBound)), Float(q.upperBound)))
     }
 
+    /// Smallest and largest of `count` values (NaN skipped; +inf, -inf when there are none), 16 lanes at a time.
+    static func extremes(_ x: UnsafePointer<Float>, count: Int) -> (min: Float, max: Float) {
+        typealias V = SIMD16<Float>
+        var lo = V(repeating: .infinity), hi = V(repeating: -.infinity)
+        var i = 0
+        while i + V.scalarCount <= count {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+            lo = lo.replacing(with: v, where: v .< lo)
+            hi = hi.replacing(with: v, where: v .> hi)
+            i += V.scalarCount
+        }
+        var l = lo.min(), h = hi.max()
+        while i < count {
+            if x[i] < l { l = x[i] }
+            if x[i] > h { h = x[i] }
+            i += 1
+        }
+        return (l, h)
+    }
+
+    /// Formula 6 over `count` values sharing one parameter pair, 16 lanes at a time (the same
+    /// results as the scalar `quantize`: x / scale, round half to even, NaN to the zero point).
+    static func quantize(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Int32>, count: Int,
+                         _ p: QuantParams, _ q: ClosedRange<Int32>) {
+        typealias V = SIMD16<Float>
+        var i = 0
+        // Lanes convert through Float, exact for the 8- and 4-bit ranges (not for int32's).
+        if q.lowerBound >= -(1 << 24) && q.upperBound <= 1 << 24 {
+            let scale = V(repeating: p.scale), zero = V(repeating: Float(p.zeroPoint))
+            let lo = V(repeating: Float(q.lowerBound)), hi = V(repeating: Float(q.upperBound))
+            let nan = V(repeating: Float(Swift.max(q.lowerBound, Swift.min(q.upperBound, p.zeroPoint))))
+            while i + V.scalarCount <= count {
+                let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+                var y = (v / scale).rounded(.toNearestOrEven) + zero
+                y = y.replacing(with: nan, where: y .!= y)
+                y = y.replacing(with: lo, where: y .< lo).replacing(with: hi, where: y .> hi)
+                // y is a whole number of small magnitude: adding 1.5 * 2^23 puts it in the low
+                // mantissa bits exactly (the standard library's lane-wise conversion is not vectorized).
+                let bits = unsafeBitCast(y + V(repeating: 12_582_912), to: SIMD16<Int32>.self)
+                UnsafeMutableRawPointer(out + i).storeBytes(of: bits &- 0x4B40_0000, as: SIMD16<Int32>.self)
+                i += V.scalarCount
+            }
+        }
+        while i < count {
+            out[i] = quantize(x[i], p, q)
+            i += 1
+        }
+    }
+
     /// Formula 7: an int32 bias for per-channel (or one) weight scales.
     static func quantizeBias(_ bias: [Float], inputScale: Float, weightScales: [Float],
                              channelOf: (Int) -> Int) -> (values: [Int32], scales: [Float]) {
@@ -105,33 +156,47 @@ struct QuantizedWeight {
         let q = try QuantMath.integerRange(type, reduceRange: reduceRange)
         let d = dims.map { Int($0) }
         let n = axis.map { d[$0] } ?? 1, inner = axis.map { d[($0 + 1)...].reduce(1, *) } ?? w.count
-        var lo = [Float](repeating: 0, count: n), hi = [Float](repeating: 0, count: n)  // formula 2: 0 included
-        // Element i belongs to channel (i / inner) % n: walk runs of `inner` elements, one channel each.
+        // Element i belongs to channel (i / inner) % n: the weight is `runs` runs of `inner`
+        // elements, run r of channel r % n. Runs are split across threads (large weights), each
+        // chunk keeping its own extremes, combined after.
+        let runs = inner == 0 ? 0 : (w.count + inner - 1) / inner
+        let threads = w.count >= 1 << 16 ? Swift.max(1, Swift.min(EvaluatorOptions.defaultThreads, runs)) : 1
+        let per = threads == 0 ? 0 : (runs + threads - 1) / Swift.max(threads, 1)
+        var partial = [Float](repeating: 0, count: 2 * n * threads)  // formula 2: 0 included
         w.withUnsafeBufferPointer { src in
-            var start = 0, c = 0
-            while start < src.count {
-                var l = lo[c], h = hi[c]
-                for x in src[start..<Swift.min(start + inner, src.count)] { l = Swift.min(l, x); h = Swift.max(h, x) }
-                lo[c] = l; hi[c] = h
-                start += inner
-                c = c + 1 == n ? 0 : c + 1
+            partial.withUnsafeMutableBufferPointer { out in
+                let box = UncheckedBox((src, out))
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    let (src, out) = box.value
+                    let lo = out.baseAddress! + 2 * n * t, hi = lo + n
+                    for r in (t * per)..<Swift.min(runs, (t + 1) * per) {
+                        let start = r * inner, c = r % n
+                        let (l, h) = QuantMath.extremes(src.baseAddress! + start, count: Swift.min(inner, src.count - start))
+                        lo[c] = Swift.min(lo[c], l)
+                        hi[c] = Swift.max(hi[c], h)
+                    }
+                }
             }
         }
         var ps: [QuantParams] = []
         ps.reserveCapacity(n)
         for c in 0..<n {
-            ps.append(try QuantMath.params(min: lo[c], max: hi[c], type: type, symmetric: symmetric, reduceRange: reduceRange,
+            var lo: Float = 0, hi: Float = 0
+            for t in 0..<threads { lo = Swift.min(lo, partial[2 * n * t + c]); hi = Swift.max(hi, partial[2 * n * t + n + c]) }
+            ps.append(try QuantMath.params(min: lo, max: hi, type: type, symmetric: symmetric, reduceRange: reduceRange,
                                            tensor: axis == nil ? name : "\(name)[channel \(c)]"))
         }
         var values = [Int32](repeating: 0, count: w.count)
         w.withUnsafeBufferPointer { src in
             values.withUnsafeMutableBufferPointer { dst in
-                var start = 0, c = 0
-                while start < src.count {
-                    let p = ps[c]
-                    for i in start..<Swift.min(start + inner, src.count) { dst[i] = QuantMath.quantize(src[i], p, q) }
-                    start += inner
-                    c = c + 1 == n ? 0 : c + 1
+                let box = UncheckedBox((src, dst, ps))
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    let (src, dst, ps) = box.value
+                    for r in (t * per)..<Swift.min(runs, (t + 1) * per) {
+                        let start = r * inner
+                        QuantMath.quantize(src.baseAddress! + start, into: dst.baseAddress! + start,
+                                           count: Swift.min(inner, src.count - start), ps[r % n], q)
+                    }
                 }
             }
         }
