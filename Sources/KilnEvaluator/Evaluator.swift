@@ -21,7 +21,7 @@ public struct Evaluator: Sendable {
         _ = AllocatorTuning.applied
         var opsets: [String: Int] = [:]
         for o in model.opsetImports { opsets[o.domain == "ai.onnx" ? "" : o.domain] = Int(o.version) }
-        plan = try GraphPlan(graph: model.graph, opsets: opsets, registry: registry)
+        plan = try GraphPlan(graph: model.graph, opsets: opsets, registry: registry, prepare: options.prepareConstants)
     }
 
     /// Graph inputs the caller must (or may, when they have an initializer) supply, in order.

@@ -39,7 +39,8 @@ final class GraphPlan: @unchecked Sendable {
     let outerReferences: [(name: String, slot: Int)]
     let steps: [Step]
 
-    init(graph: Graph, opsets: [String: Int], registry: KernelRegistry) throws {
+    /// `prepare`: run the kernels' preparers (`EvaluatorOptions.prepareConstants`).
+    init(graph: Graph, opsets: [String: Int], registry: KernelRegistry, prepare: Bool = false) throws {
         name = graph.name
         let ids = graph.valueIDs
         slotCount = (ids.map { Int($0.index) }.max() ?? -1) + 1
@@ -99,7 +100,7 @@ final class GraphPlan: @unchecked Sendable {
             for a in node.attributes {
                 guard case .graph(let g) = a.value else { continue }
                 let sub: GraphPlan
-                do { sub = try GraphPlan(graph: g, opsets: opsets, registry: registry) } catch let e as KilnError {
+                do { sub = try GraphPlan(graph: g, opsets: opsets, registry: registry, prepare: prepare) } catch let e as KilnError {
                     throw e.within("\(location).\(a.name)")
                 }
                 subgraphs[a.name] = sub
@@ -109,9 +110,7 @@ final class GraphPlan: @unchecked Sendable {
                 }
             }
             let ins = node.inputs.map { $0.map { Int($0.index) } }
-            let prepared = entry.prepare.flatMap { prepare in
-                prepare(node, ins.map { $0.flatMap { fixed[$0] } })
-            }
+            let prepared = prepare ? entry.prepare.flatMap { preparer in preparer(node, ins.map { $0.flatMap { fixed[$0] } }) } : nil
             for case let s? in ins { lastUse[s] = position }
             for (_, s) in captures where s >= 0 { lastUse[s] = position }
             steps.append(Step(node: node, position: position, kernel: entry.kernel, opsetVersion: version,

@@ -24,7 +24,7 @@ func runNode(_ opType: String, _ inputs: [TensorValue?], attributes: [Attribute]
     let nodeID = try g.addNode(node, inputs: inputIDs, outputNames: outNames)
     g.setOutputs(g[node: nodeID].outputs.compactMap { $0 })
     let model = Model(graph: g, opsetImports: [OpsetImport(domain: domain, version: opset)])
-    let evaluator = try Evaluator(model: model, options: EvaluatorOptions(threads: threads))
+    let evaluator = try Evaluator(model: model, options: EvaluatorOptions(threads: threads, prepareConstants: !initializers.isEmpty))
     var feed: [String: RuntimeValue] = [:]
     for (i, t) in inputs.enumerated() where !initializers.contains(i) { if let t { feed["in\(i)"] = .tensor(t) } }
     return try evaluator.run(feed).map { $0.tensor! }

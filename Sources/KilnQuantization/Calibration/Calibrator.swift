@@ -29,7 +29,7 @@ public enum Calibrator {
         if options.method == .percentile, !(options.percentile > 0 && options.percentile <= 100) {
             throw KilnError(.invalidInput, "--percentile must be in (0, 100] (got \(options.percentile))")
         }
-        let evaluatorOptions = EvaluatorOptions(threads: options.threads)
+        let evaluatorOptions = EvaluatorOptions(threads: options.threads, prepareConstants: true)
         let observer = StatisticsObserver(tensors: tensors, bins: options.method == .minmax ? nil : options.bins,
                                           threads: evaluatorOptions.threads)
         // Graph inputs with an initializer are not in the samples (CalibrationData asks only for the
@@ -75,7 +75,7 @@ public enum Calibrator {
                                               workers: Int, progress: inout ProgressBar) throws {
         // One prepared evaluator (weights converted once) shared by the workers: its plan is immutable
         // and each `run` keeps its own state.
-        let evaluator = try Evaluator(model: model, options: EvaluatorOptions(threads: 1))
+        let evaluator = try Evaluator(model: model, options: EvaluatorOptions(threads: 1, prepareConstants: true))
         let serial = SerializedObserver(observer)
         // Touched only inside `serial.queue.sync`.
         let failures = MutableBox([(index: Int, error: Error)?](repeating: nil, count: workers))

@@ -26,14 +26,14 @@ struct AccuracyMeter {
     private var floatOutputs: [[String: TensorValue]]?
 
     init(float model: Model, data: CalibrationData, threads: Int?) throws {
-        self.float = try Evaluator(model: model, options: EvaluatorOptions(threads: threads))
+        self.float = try Evaluator(model: model, options: EvaluatorOptions(threads: threads, prepareConstants: true))
         self.floatGraph = model.graph
         self.data = data
         self.threads = threads
     }
 
     mutating func measure(quantized: Model, emit: EmitReport, layers: Bool) throws -> QuantizationReport.Accuracy {
-        let q = try Evaluator(model: quantized, options: EvaluatorOptions(threads: threads))
+        let q = try Evaluator(model: quantized, options: EvaluatorOptions(threads: threads, prepareConstants: true))
         let pairs = layers ? emit.floatEquivalents.sorted { $0.key < $1.key } : []
         var signal = [Double](repeating: 0, count: pairs.count)
         var noise = [Double](repeating: 0, count: pairs.count)
