@@ -76,6 +76,20 @@ import KilnIR
             return base + Float(i / 288) * 0.01
         }
         let qw = try QuantizedWeight.make(w, dims: dims, axis: 0, type: type, symmetric: false, reduceRange: false, name: "w")
+        // Per column of a [K, N] MatMul weight (channels interleave in runs of 1), and runs of 3.
+        for (rows, cols, axisDims) in [(96, 700, [Int64(96), 700]), (40, 2100, [Int64(40), 700, 3])] {
+            let big: [Float] = (0..<(rows * cols)).map { (i: Int) -> Float in Float((i * 7919) % 2001) / 1000 - 1 + Float(i % 7) * 0.1 }
+            let m = try QuantizedWeight.make(big, dims: axisDims, axis: 1, type: type,
+                                             symmetric: false, reduceRange: false, name: "m")
+            let inner = axisDims.count == 3 ? 3 : 1
+            for c in [0, 5, 699] {
+                let members = (0..<rows).flatMap { r in (0..<inner).map { r * cols + c * inner + $0 } }
+                let column = members.map { big[$0] }
+                let p = try QuantMath.params(min: column.min()!, max: column.max()!, type: type, symmetric: false, tensor: "m")
+                #expect(m.scales[c] == p.scale && m.zeroPoints[c] == p.zeroPoint)
+                #expect(members.map { m.values[$0] } == column.map { QuantMath.quantize($0, p, q) })
+            }
+        }
         for c in [0, 17, 63] {
             let slice = w[(c * 288)..<((c + 1) * 288)]
             let p = try QuantMath.params(min: slice.min()!, max: slice.max()!, type: type, symmetric: false, tensor: "w")

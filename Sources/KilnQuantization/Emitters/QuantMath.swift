@@ -106,13 +106,7 @@ enum QuantMath {
             let nan = V(repeating: Float(Swift.max(q.lowerBound, Swift.min(q.upperBound, p.zeroPoint))))
             while i + V.scalarCount <= count {
                 let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
-                var y = (v / scale).rounded(.toNearestOrEven) + zero
-                y = y.replacing(with: nan, where: y .!= y)
-                y = y.replacing(with: lo, where: y .< lo).replacing(with: hi, where: y .> hi)
-                // y is a whole number of small magnitude: adding 1.5 * 2^23 puts it in the low
-                // mantissa bits exactly (the standard library's lane-wise conversion is not vectorized).
-                let bits = unsafeBitCast(y + V(repeating: 12_582_912), to: SIMD16<Int32>.self)
-                UnsafeMutableRawPointer(out + i).storeBytes(of: bits &- 0x4B40_0000, as: SIMD16<Int32>.self)
+                UnsafeMutableRawPointer(out + i).storeBytes(of: lanes(v, scale, zero, nan, lo, hi), as: SIMD16<Int32>.self)
                 i += V.scalarCount
             }
         }
@@ -120,6 +114,40 @@ enum QuantMath {
             out[i] = quantize(x[i], p, q)
             i += 1
         }
+    }
+
+    /// Formula 6 with parameters per element (`scales[i]`, `zeroPoints[i]`, whole numbers as Float).
+    static func quantize(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Int32>, count: Int,
+                         scales: UnsafePointer<Float>, zeroPoints: UnsafePointer<Float>, _ q: ClosedRange<Int32>) {
+        typealias V = SIMD16<Float>
+        var i = 0
+        if q.lowerBound >= -(1 << 24) && q.upperBound <= 1 << 24 {
+            let lo = V(repeating: Float(q.lowerBound)), hi = V(repeating: Float(q.upperBound))
+            while i + V.scalarCount <= count {
+                let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+                let scale = UnsafeRawPointer(scales + i).loadUnaligned(as: V.self)
+                let zero = UnsafeRawPointer(zeroPoints + i).loadUnaligned(as: V.self)
+                let nan = zero.replacing(with: lo, where: zero .< lo).replacing(with: hi, where: zero .> hi)
+                UnsafeMutableRawPointer(out + i).storeBytes(of: lanes(v, scale, zero, nan, lo, hi), as: SIMD16<Int32>.self)
+                i += V.scalarCount
+            }
+        }
+        while i < count {
+            out[i] = quantize(x[i], QuantParams(scale: scales[i], zeroPoint: Int32(zeroPoints[i])), q)
+            i += 1
+        }
+    }
+
+    /// Formula 6 on 16 lanes: rint(v / scale) + zero, NaN to `nan`, clamped to [lo, hi].
+    @inline(__always)
+    private static func lanes(_ v: SIMD16<Float>, _ scale: SIMD16<Float>, _ zero: SIMD16<Float>, _ nan: SIMD16<Float>,
+                              _ lo: SIMD16<Float>, _ hi: SIMD16<Float>) -> SIMD16<Int32> {
+        var y = (v / scale).rounded(.toNearestOrEven) + zero
+        y = y.replacing(with: nan, where: y .!= y)
+        y = y.replacing(with: lo, where: y .< lo).replacing(with: hi, where: y .> hi)
+        // y is a whole number of small magnitude: adding 1.5 * 2^23 puts it in the low mantissa
+        // bits exactly (the standard library's lane-wise Float -> Int32 conversion is not vectorized).
+        return unsafeBitCast(y + SIMD16<Float>(repeating: 12_582_912), to: SIMD16<Int32>.self) &- 0x4B40_0000
     }
 
     /// Formula 7: an int32 bias for per-channel (or one) weight scales.
@@ -156,6 +184,10 @@ struct QuantizedWeight {
         let q = try QuantMath.integerRange(type, reduceRange: reduceRange)
         let d = dims.map { Int($0) }
         let n = axis.map { d[$0] } ?? 1, inner = axis.map { d[($0 + 1)...].reduce(1, *) } ?? w.count
+        if inner < 16 && n > 1 && !w.isEmpty {
+            return try makeInterleaved(w, dims: dims, n: n, inner: inner, axis: axis!, type: type, symmetric: symmetric,
+                                       reduceRange: reduceRange, name: name)
+        }
         // Element i belongs to channel (i / inner) % n: the weight is `runs` runs of `inner`
         // elements, run r of channel r % n. Runs are split across threads (large weights), each
         // chunk keeping its own extremes, combined after.
@@ -203,6 +235,71 @@ struct QuantizedWeight {
         return QuantizedWeight(values: values, dims: dims, type: type, scales: ps.map(\.scale),
                                zeroPoints: ps.map(\.zeroPoint), axis: axis, blockSize: nil,
                                paramDims: axis == nil ? [] : [Int64(n)])
+    }
+
+    /// Per channel when channels interleave in short runs (a MatMul weight [K, N] per column:
+    /// runs of 1): the weight is rows of `n * inner` elements, position k of every row in channel
+    /// k / inner. Extremes are kept per position (element-wise over rows, so the loop vectorizes),
+    /// then combined per channel; quantization uses per-position parameter rows. Rows are split
+    /// across threads for large weights.
+    private static func makeInterleaved(_ w: [Float], dims: [Int64], n: Int, inner: Int, axis: Int, type: DataType,
+                                        symmetric: Bool, reduceRange: Bool, name: String) throws -> QuantizedWeight {
+        let q = try QuantMath.integerRange(type, reduceRange: reduceRange)
+        let period = n * inner, rows = w.count / period
+        let threads = w.count >= 1 << 16 ? Swift.max(1, Swift.min(EvaluatorOptions.defaultThreads, rows)) : 1
+        let per = (rows + threads - 1) / threads
+        var partial = [Float](repeating: 0, count: 2 * period * threads)  // formula 2: 0 included
+        w.withUnsafeBufferPointer { src in
+            partial.withUnsafeMutableBufferPointer { out in
+                let box = UncheckedBox((src, out))
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    let (src, out) = box.value
+                    let lo = out.baseAddress! + 2 * period * t, hi = lo + period
+                    for r in (t * per)..<Swift.min(rows, (t + 1) * per) {
+                        let x = src.baseAddress! + r * period
+                        for k in 0..<period {
+                            let v = x[k]
+                            lo[k] = v < lo[k] ? v : lo[k]
+                            hi[k] = v > hi[k] ? v : hi[k]
+                        }
+                    }
+                }
+            }
+        }
+        var ps: [QuantParams] = []
+        ps.reserveCapacity(n)
+        for c in 0..<n {
+            var lo: Float = 0, hi: Float = 0
+            for t in 0..<threads {
+                for i in 0..<inner {
+                    lo = Swift.min(lo, partial[2 * period * t + c * inner + i])
+                    hi = Swift.max(hi, partial[2 * period * t + period + c * inner + i])
+                }
+            }
+            ps.append(try QuantMath.params(min: lo, max: hi, type: type, symmetric: symmetric, reduceRange: reduceRange,
+                                           tensor: "\(name)[channel \(c)]"))
+        }
+        let scales = (0..<period).map { ps[$0 / inner].scale }
+        let zeros = (0..<period).map { Float(ps[$0 / inner].zeroPoint) }
+        var values = [Int32](repeating: 0, count: w.count)
+        w.withUnsafeBufferPointer { src in
+            values.withUnsafeMutableBufferPointer { dst in
+                scales.withUnsafeBufferPointer { ps in
+                    zeros.withUnsafeBufferPointer { pz in
+                        let box = UncheckedBox((src, dst, ps, pz))
+                        DispatchQueue.concurrentPerform(iterations: threads) { t in
+                            let (src, dst, ps, pz) = box.value
+                            for r in (t * per)..<Swift.min(rows, (t + 1) * per) {
+                                QuantMath.quantize(src.baseAddress! + r * period, into: dst.baseAddress! + r * period,
+                                                   count: period, scales: ps.baseAddress!, zeroPoints: pz.baseAddress!, q)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return QuantizedWeight(values: values, dims: dims, type: type, scales: ps.map(\.scale),
+                               zeroPoints: ps.map(\.zeroPoint), axis: axis, blockSize: nil, paramDims: [Int64(n)])
     }
 
     /// Formula 6 over `w`, element `i` with the parameters `params(i)`.
