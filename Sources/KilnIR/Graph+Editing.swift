@@ -36,9 +36,8 @@ extension Graph {
 
     /// The value named `name`, created (with no producer) when it does not exist yet.
     public mutating func value(named name: String) -> ValueID {
-        if let id = nameTable[name] { return id }
         precondition(!name.isEmpty, "value(named:) needs a non-empty name")
-        return appendValue(named: name)
+        return findOrAddValue(named: name)
     }
 
     /// A name not used in this graph, derived from `base` (`base`, `base_1`, `base_2`, ...).

@@ -101,6 +101,47 @@ public struct Graph: Hashable, Sendable {
         valueStore[Int(id.index)].producer
     }
 
+    // Field reads for other modules. `self[value: id].type` from another module copies the whole
+    // value (every field retained, then released) before reading one field; these read only the
+    // field. Hot analysis loops use them.
+
+    /// The declared type of value `id`, without copying the value.
+    public func type(of id: ValueID) -> ValueType? {
+        valueStore[Int(id.index)].type
+    }
+
+    /// The `ValueInfoProto` fields of value `id` (`Value.info`), without copying the value.
+    public func info(of id: ValueID) -> ValueInfoRecord {
+        valueStore[Int(id.index)].info
+    }
+
+    /// The dense initializer of `id` (a graph input's default included), without copying the value.
+    public func initializer(of id: ValueID) -> Tensor? {
+        valueStore[Int(id.index)].initializer
+    }
+
+    /// The input slots of node `id`, without copying the node.
+    public func inputs(of id: NodeID) -> [ValueID?] {
+        nodeStore[Int(id.index)].inputs
+    }
+
+    /// The output slots of node `id`, without copying the node.
+    public func outputs(of id: NodeID) -> [ValueID?] {
+        nodeStore[Int(id.index)].outputs
+    }
+
+    /// Runs `body` on node `id` in place. `let node = g[node: id]` in another module copies the
+    /// node (every field retained, then released); a hot loop reading many fields uses this.
+    public func withNode<R>(_ id: NodeID, _ body: (borrowing Node) throws -> R) rethrows -> R {
+        precondition(nodeLive[Int(id.index)], "node \(id) was removed")
+        return try body(nodeStore[Int(id.index)])
+    }
+
+    /// Whether node `id` has a subgraph attribute, without copying the node.
+    public func hasSubgraphs(_ id: NodeID) -> Bool {
+        nodeStore[Int(id.index)].hasSubgraphs
+    }
+
     /// Whether value `id` has a dense or sparse initializer, without copying the value.
     public func isConstant(_ id: ValueID) -> Bool {
         valueStore[Int(id.index)].isConstant
@@ -128,6 +169,10 @@ public struct Graph: Hashable, Sendable {
 
     /// The value named `name` in this graph (not enclosing graphs).
     public func valueID(named name: String) -> ValueID? { nameTable[name] }
+
+    /// One past the largest value index in use: the size of an array indexed by `ValueID.index`
+    /// (some of its slots may belong to removed values).
+    public var valueIndexBound: Int { valueStore.count }
 
     /// All live values, in creation order.
     public var valueIDs: [ValueID] {

@@ -93,12 +93,14 @@ public struct Value: Hashable, Sendable {
     public internal(set) var producerOutputIndex: Int
     /// Node input slots reading this value, in no particular order.
     public internal(set) var uses: [Use]
-    /// The initializer, boxed so that values stay small (most have none).
+    /// The initializer. A dense tensor is one reference already (`Tensor` boxes its fields), so
+    /// only the rare sparse case is boxed: values stay small and a dense initializer costs no
+    /// allocation of its own.
     var constant: Constant?
 
-    indirect enum Constant: Hashable, Sendable {
+    enum Constant: Hashable, Sendable {
         case dense(Tensor)
-        case sparse(SparseTensor)
+        indirect case sparse(SparseTensor)
     }
 
     /// A constant initializer for this value (dense).

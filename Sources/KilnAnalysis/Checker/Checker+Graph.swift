@@ -30,12 +30,12 @@ extension CheckContext {
         }
         for id in g.initializerOrder {
             let name = g.name(of: id)  // the message closure captures the name, not the graph
-            checkTensor(g[value: id].initializer!, graph: path, field: "initializer(\(name))")
+            checkTensor(g.initializer(of: id)!, graph: path, field: "initializer(\(name))")
         }
 
         // Values defined so far in this graph (by ID: graph inputs, initializers, earlier node
         // outputs); names of enclosing scopes are in `outer`.
-        let valueCount = g.valueIDs.last.map { Int($0.index) + 1 } ?? 0
+        let valueCount = g.valueIndexBound
         var definedHere = [Bool](repeating: false, count: valueCount)
         for id in g.inputs { definedHere[Int(id.index)] = true }
         for id in g.initializerOrder { definedHere[Int(id.index)] = true }
@@ -46,48 +46,51 @@ extension CheckContext {
         var types = TypeCache(valueCount: valueCount)
 
         for (index, id) in g.order.enumerated() {
-            let node = g[node: id]
-            for (slot, input) in node.inputs.enumerated() {
-                guard let input else { continue }
-                if definedHere[Int(input.index)] { continue }
-                let name = g.name(of: input)
-                if outer.contains(name) { continue }
-                if position == nil { position = g.positions() }
-                if let p = g.producer(of: input), let pp = position![p], pp > index {
-                    report("graph.topological-order",
-                           "input \(slot) '\(name)' is produced by a later node (\(g[node: p].label)); nodes must be topologically sorted",
-                           graph: path, node: (index, node), field: "input[\(slot)]")
-                } else {
-                    report("graph.undefined-input",
-                           "input \(slot) '\(name)' is not a graph input, an initializer, or an output of an earlier node",
-                           graph: path, node: (index, node), field: "input[\(slot)]")
-                }
-            }
-            checkNode(node, index: index, graph: g, path: path, opsets: opsets, inFunction: kind == .function,
-                      types: &types)
-            for a in node.attributes {
-                let subs = a.subgraphs
-                if !subs.isEmpty {
-                    var visible = outer
-                    for v in g.valueIDs where definedHere[Int(v.index)] { visible.insert(g.name(of: v)) }
-                    for (k, sub) in subs.enumerated() {
-                        let label = node.name.isEmpty ? node.opType : node.name
-                        let subPath = "\(path)/\(label).\(a.name)" + (subs.count > 1 ? "[\(k)]" : "")
-                        checkGraph(sub, path: subPath, outer: visible, opsets: opsets, kind: .subgraph)
+            // In place: a copy of each node would retain and release every one of its fields.
+            g.withNode(id) { node in
+                let here = NodeAt(index, node)
+                for (slot, input) in node.inputs.enumerated() {
+                    guard let input else { continue }
+                    if definedHere[Int(input.index)] { continue }
+                    let name = g.name(of: input)
+                    if outer.contains(name) { continue }
+                    if position == nil { position = g.positions() }
+                    if let p = g.producer(of: input), let pp = position![p], pp > index {
+                        report("graph.topological-order",
+                               "input \(slot) '\(name)' is produced by a later node (\(g[node: p].label)); nodes must be topologically sorted",
+                               graph: path, node: here, field: "input[\(slot)]")
+                    } else {
+                        report("graph.undefined-input",
+                               "input \(slot) '\(name)' is not a graph input, an initializer, or an output of an earlier node",
+                               graph: path, node: here, field: "input[\(slot)]")
                     }
                 }
-                a.forEachTensor { t, _ in
-                    checkTensor(t, graph: path, field: "attribute(\(a.name))", node: (index, node))
+                checkNode(node, index: index, graph: g, path: path, opsets: opsets, inFunction: kind == .function,
+                          types: &types)
+                for a in node.attributes {
+                    let subs = a.subgraphs
+                    if !subs.isEmpty {
+                        var visible = outer
+                        for v in g.valueIDs where definedHere[Int(v.index)] { visible.insert(g.name(of: v)) }
+                        for (k, sub) in subs.enumerated() {
+                            let label = node.name.isEmpty ? node.opType : node.name
+                            let subPath = "\(path)/\(label).\(a.name)" + (subs.count > 1 ? "[\(k)]" : "")
+                            checkGraph(sub, path: subPath, outer: visible, opsets: opsets, kind: .subgraph)
+                        }
+                    }
+                    a.forEachTensor { t, _ in
+                        checkTensor(t, graph: path, field: "attribute(\(a.name))", node: here)
+                    }
                 }
-            }
-            for (slot, output) in node.outputs.enumerated() {
-                guard let output else { continue }
-                if isInput[Int(output.index)] || g.isConstant(output) || (kind != .training && !outer.isEmpty && outer.contains(g.name(of: output))) {
-                    report("graph.ssa",
-                           "output '\(g.name(of: output))' is already defined (graph input, initializer or enclosing graph); each name is assigned once",
-                           graph: path, node: (index, node), field: "output[\(slot)]")
+                for (slot, output) in node.outputs.enumerated() {
+                    guard let output else { continue }
+                    if isInput[Int(output.index)] || g.isConstant(output) || (kind != .training && !outer.isEmpty && outer.contains(g.name(of: output))) {
+                        report("graph.ssa",
+                               "output '\(g.name(of: output))' is already defined (graph input, initializer or enclosing graph); each name is assigned once",
+                               graph: path, node: here, field: "output[\(slot)]")
+                    }
+                    definedHere[Int(output.index)] = true
                 }
-                definedHere[Int(output.index)] = true
             }
         }
         for (i, id) in g.outputs.enumerated() where !definedHere[Int(id.index)] && !outer.contains(g.name(of: id)) {

@@ -5,7 +5,7 @@ extension CheckContext {
     mutating func checkNode(_ node: Node, index: Int, graph g: Graph, path: String, opsets: [String: Int],
                             inFunction: Bool, types: inout TypeCache) {
         let domain = Self.canonicalDomain(node.domain)
-        let at = (index, node)
+        let at = NodeAt(index, node)
         for a in node.attributes where a.refAttrName != nil && !inFunction {
             report("node.ref-attribute", "attribute '\(a.name)' refers to a function attribute outside a function",
                    graph: path, node: at, field: "attribute(\(a.name))")
@@ -19,10 +19,16 @@ extension CheckContext {
                    graph: path, node: at, field: "domain")
             return
         }
-        let schema: OperatorSchema
-        switch resolve(domain: domain, op: node.opType, opset: opset) {
-        case .available(let s):
-            schema = s
+        let resolved = resolve(domain: domain, op: node.opType, opset: opset)
+        if let schema = resolved.schema {
+            checkArity(node, schema: schema, path: path, at: at)
+            checkAttributes(node, schema: schema, path: path, at: at)
+            checkTypes(node, schema: schema, graph: g, path: path, at: at, types: &types)
+            return
+        }
+        switch resolved.resolution {
+        case .available:
+            return  // handled above
         case .deprecated(let s):
             report("node.deprecated-op",
                    "\(node.opType) was removed from \(domain.isEmpty ? "ai.onnx" : domain) at opset \(s.sinceVersion); the model imports opset \(opset)",
@@ -40,12 +46,9 @@ extension CheckContext {
             }
             return  // custom domains without a schema cannot be checked further
         }
-        checkArity(node, schema: schema, path: path, at: at)
-        checkAttributes(node, schema: schema, path: path, at: at)
-        checkTypes(node, schema: schema, graph: g, path: path, at: at, types: &types)
     }
 
-    private mutating func checkArity(_ node: Node, schema: OperatorSchema, path: String, at: (Int, Node)) {
+    private mutating func checkArity(_ node: Node, schema: OperatorSchema, path: String, at: NodeAt) {
         var v: String { "\(schema.name)-\(schema.sinceVersion)" }
         if node.inputs.count < schema.minInputs || node.inputs.count > schema.maxInputs {
             report("node.arity", "has \(node.inputs.count) inputs; \(v) takes \(Self.range(schema.minInputs, schema.maxInputs))",
@@ -75,7 +78,7 @@ extension CheckContext {
         return nil
     }
 
-    private mutating func checkAttributes(_ node: Node, schema: OperatorSchema, path: String, at: (Int, Node)) {
+    private mutating func checkAttributes(_ node: Node, schema: OperatorSchema, path: String, at: NodeAt) {
         var seen = Set<String>()
         for a in node.attributes {
             let field = "attribute(\(a.name))"
@@ -101,10 +104,11 @@ extension CheckContext {
 
     /// Known type of a value: declared (inputs, outputs, value_info) or from its initializer.
     static func knownType(_ id: ValueID, in g: Graph) -> String? {
-        let v = g[value: id]  // one copy out of the graph's accessor, not one per field read
-        if let t = v.type?.onnxTypeString { return t }
-        if let t = v.initializer { return t.dataType.tensorTypeString }
-        if let s = v.sparseInitializer, let t = s.values { return "sparse_tensor(\(t.dataType.name))" }
+        // Field reads: `g[value: id]` would copy the whole value, retaining every field.
+        if let t = g.type(of: id)?.onnxTypeString { return t }
+        guard g.isConstant(id) else { return nil }
+        if let t = g.initializer(of: id) { return t.dataType.tensorTypeString }
+        if let s = g[value: id].sparseInitializer, let t = s.values { return "sparse_tensor(\(t.dataType.name))" }
         return nil
     }
 
@@ -112,7 +116,7 @@ extension CheckContext {
     typealias Bindings = [(parameter: String, type: String, kind: String, slot: Int)]
 
     private mutating func checkTypes(_ node: Node, schema: OperatorSchema, graph g: Graph, path: String,
-                                     at: (Int, Node), types: inout TypeCache) {
+                                     at: NodeAt, types: inout TypeCache) {
         var bound: Bindings = []
         checkTypes(node.inputs, schema.inputs, "input", schema: schema, graph: g, path: path, at: at, types: &types,
                    bound: &bound)
@@ -123,7 +127,7 @@ extension CheckContext {
     /// One side (inputs or outputs) of `checkTypes`; a method, not a closure, so that the graph is
     /// borrowed rather than captured (a capture copies the `Graph` struct, a retain per field).
     private mutating func checkTypes(_ values: [ValueID?], _ params: [OperatorSchema.FormalParameter], _ kind: String,
-                                     schema: OperatorSchema, graph g: Graph, path: String, at: (Int, Node),
+                                     schema: OperatorSchema, graph g: Graph, path: String, at: NodeAt,
                                      types: inout TypeCache, bound: inout Bindings) {
         for (slot, value) in values.enumerated() {
             guard let value, let param = Self.parameter(params, slot), let type = types.type(of: value, in: g) else { continue }
@@ -174,18 +178,41 @@ struct TypeCache {
 extension CheckContext {
     /// Schema resolution, memoized per (domain, op, opset): graphs repeat the same few operators.
     /// The first 32 met are kept in a short list compared by name (small strings compare in a word
-    /// or two), cheaper than hashing two strings per node; the rest in a dictionary.
-    mutating func resolve(domain: String, op: String, opset: Int) -> SchemaRegistry.Resolution {
-        for r in recentResolutions where r.opset == opset && r.op == op && r.domain == domain { return r.resolution }
+    /// or two), cheaper than hashing two strings per node; the rest in a dictionary. Entries are
+    /// boxed so that a lookup hands out one reference, not a copy of the schema's arrays.
+    mutating func resolve(domain: String, op: String, opset: Int) -> ResolvedOperator {
+        for i in recentResolutions.indices {
+            let r = recentResolutions[i]
+            if r.opset == opset && r.op == op && r.domain == domain { return r }
+        }
         let key = ResolutionKey(domain: domain, op: op, opset: opset)
         if let r = resolutions[key] { return r }
-        let r = registry.resolve(domain: domain, op: op, opset: opset)
+        let r = ResolvedOperator(domain: domain, op: op, opset: opset,
+                                 resolution: registry.resolve(domain: domain, op: op, opset: opset))
         if recentResolutions.count < 32 {
-            recentResolutions.append((domain, op, opset, r))
+            recentResolutions.append(r)
         } else {
             resolutions[key] = r
         }
         return r
+    }
+}
+
+/// A memoized schema resolution (`CheckContext.resolve`).
+final class ResolvedOperator {
+    let domain: String
+    let op: String
+    let opset: Int
+    let resolution: SchemaRegistry.Resolution
+    /// The schema when it is available.
+    let schema: OperatorSchema?
+
+    init(domain: String, op: String, opset: Int, resolution: SchemaRegistry.Resolution) {
+        self.domain = domain
+        self.op = op
+        self.opset = opset
+        self.resolution = resolution
+        self.schema = resolution.schema
     }
 }
 

@@ -5,7 +5,7 @@ extension CheckContext {
     ///
     /// `field` is only formatted when a problem is found (it runs once per initializer).
     mutating func checkTensor(_ t: Tensor, graph: String, field fieldText: @autoclosure () -> String,
-                              node: (Int, Node)? = nil) {
+                              node: NodeAt? = nil) {
         var field: String { fieldText() }
         var label: String { t.name.isEmpty ? field : "tensor '\(t.name)'" }
         if t.dataType == .undefined {

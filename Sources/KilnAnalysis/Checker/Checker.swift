@@ -70,6 +70,20 @@ private final class CheckResults: @unchecked Sendable {
     var inferred: [CheckIssue] = []
 }
 
+/// The node an issue is about: its index in the graph, name and operator (what a report names;
+/// taking these rather than the node keeps the node from being copied on the hot path).
+struct NodeAt {
+    var index: Int
+    var name: String
+    var op: String
+
+    init(_ index: Int, _ node: borrowing Node) {
+        self.index = index
+        self.name = node.name
+        self.op = node.opType
+    }
+}
+
 /// Identifies a local function.
 struct FunctionKey: Hashable {
     var domain: String
@@ -83,18 +97,18 @@ struct CheckContext {
     let model: Model
     var issues: [CheckIssue] = []
     var functions: Set<FunctionKey> = []
-    var resolutions: [ResolutionKey: SchemaRegistry.Resolution] = [:]
-    var recentResolutions: [(domain: String, op: String, opset: Int, resolution: SchemaRegistry.Resolution)] = []
+    var resolutions: [ResolutionKey: ResolvedOperator] = [:]
+    var recentResolutions: [ResolvedOperator] = []
 
     init(registry: SchemaRegistry, model: Model) {
         self.registry = registry
         self.model = model
     }
 
-    mutating func report(_ rule: String, _ message: String, graph: String, node: (Int, Node)? = nil,
+    mutating func report(_ rule: String, _ message: String, graph: String, node: NodeAt? = nil,
                          field: String? = nil) {
-        issues.append(CheckIssue(rule: rule, message: message, graph: graph, nodeIndex: node?.0,
-                                 nodeName: node?.1.name, op: node.map { $0.1.opType }, field: field))
+        issues.append(CheckIssue(rule: rule, message: message, graph: graph, nodeIndex: node?.index,
+                                 nodeName: node?.name, op: node?.op, field: field))
     }
 
     /// Opset imports by canonical domain (the first import of a domain wins).

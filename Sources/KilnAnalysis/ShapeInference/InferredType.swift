@@ -5,7 +5,9 @@ import KilnIR
 public enum InferredType: Hashable, Sendable, CustomStringConvertible {
     /// `dims == nil`: rank unknown. `elementType == nil`: element type unknown.
     case tensor(elementType: DataType?, dims: [SymDim]?)
-    case other(ValueType)
+    /// Boxed: it is rare and `ValueType` is five words, which every inferred type (one per
+    /// value, in arrays the size of the graph) would otherwise carry.
+    indirect case other(ValueType)
 
     public init(_ type: ValueType) {
         switch type.kind {

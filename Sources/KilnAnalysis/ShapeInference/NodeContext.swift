@@ -34,6 +34,33 @@ public struct NodeContext {
         self.outputTypes = Array(repeating: nil, count: node.outputs.count)
     }
 
+    /// A context whose output types start in `outputBuffer` (emptied and reused: inference hands
+    /// one buffer from node to node instead of allocating a list per node).
+    init(node: Node, opset: Int, inputTypes: [InferredType?], inputValues: [[SymDim]?], inputTensors: [Tensor?],
+         subgraphOutputs: [String: [InferredType?]], outputBuffer: inout [InferredType?]) {
+        self.node = node
+        self.inputPresent = nil
+        self.opset = opset
+        self.inputTypes = inputTypes
+        self.inputValues = inputValues
+        self.inputTensors = inputTensors
+        self.subgraphOutputs = subgraphOutputs
+        self.outputTypes = Self.noOutputTypes(node.outputs.count, reusing: &outputBuffer)
+    }
+
+    /// `count` nil output types, in `buffer`'s storage when it has the right size (`buffer` is
+    /// emptied: inference hands one buffer from node to node).
+    static func noOutputTypes(_ count: Int, reusing buffer: inout [InferredType?]) -> [InferredType?] {
+        var out = buffer
+        buffer = []
+        if out.count == count {
+            for k in out.indices { out[k] = nil }
+        } else {
+            out = Array(repeating: nil, count: count)
+        }
+        return out
+    }
+
     // MARK: Inputs
 
     public var inputCount: Int { inputPresent?.count ?? node.inputs.count }

@@ -74,11 +74,14 @@ public struct ShapeInferenceReport: Encodable, Sendable {
 /// with the enclosing graph's scope as parent. A value a nested graph reads from an enclosing one
 /// is looked up there by name (`names`, built when the first nested graph is inferred); a value
 /// defined in the graph itself shadows the enclosing scopes, as names do in ONNX.
+///
+/// A scope belongs to one inference run on one thread, so its arrays skip the dynamic exclusivity
+/// checks of class properties (two runtime calls per access, several accesses per node).
 final class InferenceScope {
     let parent: InferenceScope?
-    var types: [InferredType?]
-    var values: [[SymDim]?]
-    var tensors: [Tensor?]
+    @exclusivity(unchecked) var types: [InferredType?]
+    @exclusivity(unchecked) var values: [[SymDim]?]
+    @exclusivity(unchecked) var tensors: [Tensor?]
     /// The graph's value names; empty until a nested graph needs them (`indexNames`).
     private var names: [String: ValueID] = [:]
 
@@ -142,7 +145,18 @@ struct InferenceRun {
     var listed: [[Bool]] = []
     /// Rules resolved so far. Graphs repeat a few operators: a short list compared by name (small
     /// strings compare in a word or two) is cheaper than hashing two strings per node.
-    var resolvedRules: [(domain: String, op: String, opset: Int, rule: ShapeRule?)] = []
+    var resolvedRules: [(domain: String, op: String, opset: Int, rule: ShapeRule?, shortcut: ShapeRuleRegistry.Shortcut?)] = []
+    /// Buffers for the per-node input and output type lists, handed from one node to the next
+    /// (uniquely owned again once a node's context is gone, so no node allocates its own).
+    var spareInputTypes: [InferredType?] = []
+    var spareOutputTypes: [InferredType?] = []
+    /// Same for the constant input tensors (handed back with every slot nil).
+    var spareInputTensors: [Tensor?] = []
+    /// The opset of the last domain looked up (nodes of one domain follow each other); cleared
+    /// whenever `opsets` changes.
+    var lastOpset: (domain: String, opset: Int)?
+    /// The last type written back to a value without a declared type, and what was written.
+    var lastWritten: (inferred: InferredType, type: ValueType)?
 
     init(rules: ShapeRuleRegistry, model: Model, writeBack: Bool) {
         var functions: [String: Function] = [:]
@@ -159,14 +173,14 @@ struct InferenceRun {
     static func inferenceOrder(_ g: Graph, valueCount: Int) -> [NodeID] {
         var defined = [Bool](repeating: false, count: valueCount)
         var sorted = true
+        // Field reads, not node copies (a copy retains and releases every field of the node).
         check: for id in g.order {
-            let node = g[node: id]
-            if node.hasSubgraphs { sorted = false; break }  // outer-scope reads need the full analysis
-            for case let v? in node.inputs where !defined[Int(v.index)] && g.producer(of: v) != nil {
+            if g.hasSubgraphs(id) { sorted = false; break }  // outer-scope reads need the full analysis
+            for case let v? in g.inputs(of: id) where !defined[Int(v.index)] && g.producer(of: v) != nil {
                 sorted = false
                 break check
             }
-            for case let v? in node.outputs { defined[Int(v.index)] = true }
+            for case let v? in g.outputs(of: id) { defined[Int(v.index)] = true }
         }
         if sorted { return g.order }
         return (try? g.topologicalOrder()) ?? g.order
@@ -174,17 +188,51 @@ struct InferenceRun {
 
     /// The rule in force for (domain, op) at `opset` (`ShapeRuleRegistry.rule`), remembered for the
     /// first 32 operators met.
-    mutating func rule(domain: String, op: String, opset: Int) -> ShapeRule? {
-        for r in resolvedRules where r.opset == opset && r.op == op && r.domain == domain { return r.rule }
-        let rule = rules.rule(domain: domain, op: op, opset: opset)
-        if resolvedRules.count < 32 { resolvedRules.append((domain, op, opset, rule)) }
-        return rule
+    mutating func rule(domain: String, op: String, opset: Int) -> (rule: ShapeRule, shortcut: ShapeRuleRegistry.Shortcut?)? {
+        // By index: iterating the tuples would copy each (retaining its strings and closure).
+        for i in resolvedRules.indices
+        where resolvedRules[i].opset == opset && resolvedRules[i].op == op && resolvedRules[i].domain == domain {
+            guard let rule = resolvedRules[i].rule else { return nil }
+            return (rule, resolvedRules[i].shortcut)
+        }
+        let entry = rules.entry(domain: domain, op: op, opset: opset)
+        if resolvedRules.count < 32 { resolvedRules.append((domain, op, opset, entry?.rule, entry?.shortcut)) }
+        return entry
+    }
+
+    /// The output types a rule's shortcut gives (`ShapeRuleRegistry.Shortcut`), in `buffer`; nil
+    /// when the shortcut does not apply (three or more inputs to broadcast: the rule runs).
+    static func shortcut(_ shortcut: ShapeRuleRegistry.Shortcut, node: Node, inputTypes: [InferredType?],
+                         buffer: inout [InferredType?]) throws -> [InferredType?]? {
+        var first: InferredType? = nil
+        switch shortcut {
+        case .passThrough:
+            first = inputTypes.first ?? nil
+        case .broadcast:
+            var a: [SymDim]? = nil, b: [SymDim]? = nil  // the present inputs' shapes (no array of them)
+            var present = 0
+            var unknownRank = false
+            for (i, slot) in node.inputs.enumerated() where slot != nil {
+                present += 1
+                guard present <= 2 else { return nil }
+                guard let dims = inputTypes[i]?.dims else { unknownRank = true; continue }
+                if present == 1 { a = dims } else { b = dims }
+            }
+            let dims: [SymDim]?
+            if unknownRank { dims = nil }
+            else if let a, let b { dims = try Broadcast.pair(a, b, node: node) }
+            else { dims = a ?? [] }
+            first = .tensor(elementType: (inputTypes.first ?? nil)?.elementType, dims: dims)
+        }
+        var out = NodeContext.noOutputTypes(node.outputs.count, reusing: &buffer)
+        if !out.isEmpty { out[0] = first }
+        return out
     }
 
     /// Infers one graph; returns the types of its outputs.
     mutating func inferGraph(_ g: inout Graph, path: String, parent: InferenceScope?,
                              inputOverrides: [InferredType?]?) -> [InferredType?] {
-        let valueCount = g.valueIDs.last.map { Int($0.index) + 1 } ?? 0
+        let valueCount = g.valueIndexBound
         let scope = InferenceScope(parent: parent, valueCount: valueCount)
         if writeBack {
             var flags = [Bool](repeating: false, count: valueCount)
@@ -196,7 +244,7 @@ struct InferenceRun {
         }
         defer { listed.removeLast() }
         for (k, id) in g.inputs.enumerated() {
-            let declared = g[value: id].type.map(InferredType.init)
+            let declared = g.type(of: id).map(InferredType.init)
             let given = inputOverrides.flatMap { k < $0.count ? $0[k] : nil }
             let merged = (try? InferredType.merge(inferred: given, declared: declared)) ?? declared
             if let merged {
@@ -205,7 +253,7 @@ struct InferenceRun {
             }
         }
         for id in g.initializerOrder {
-            let t = g[value: id].initializer!
+            let t = g.initializer(of: id)!
             let k = Int(id.index)
             scope.types[k] = .tensor(elementType: t.dataType, dims: t.dims.map(SymDim.constant))
             scope.tensors[k] = t
@@ -217,18 +265,21 @@ struct InferenceRun {
         for (index, id) in order.enumerated() {
             inferNode(id, index: index, in: &g, path: path, scope: scope)
         }
-        return g.outputs.map { scope.type($0, in: g) ?? g[value: $0].type.map(InferredType.init) }
+        return g.outputs.map { scope.type($0, in: g) ?? g.type(of: $0).map(InferredType.init) }
     }
 
     mutating func inferNode(_ id: NodeID, index: Int, in g: inout Graph, path: String, scope: InferenceScope) {
         let node = g[node: id]
         // Plain loops, not closures: a closure capturing `g` copies the Graph struct.
-        var inputTypes: [InferredType?] = []
+        var inputTypes = spareInputTypes
+        spareInputTypes = []
+        // Resized in place (operators of different arity alternate: no reallocation each time).
+        if inputTypes.count > node.inputs.count { inputTypes.removeLast(inputTypes.count - node.inputs.count) }
+        while inputTypes.count < node.inputs.count { inputTypes.append(nil) }
         var inputValues: [[SymDim]?] = []
         var inputTensors: [Tensor?] = []
-        inputTypes.reserveCapacity(node.inputs.count)
-        for case let v in node.inputs {
-            if let v { inputTypes.append(scope.type(v, in: g)) } else { inputTypes.append(nil) }
+        for (k, slot) in node.inputs.enumerated() {
+            if let v = slot { inputTypes[k] = scope.type(v, in: g) } else { inputTypes[k] = nil }
         }
         // Subgraphs first (rule 4).
         var subOutputs: [String: [InferredType?]] = [:]
@@ -259,14 +310,20 @@ struct InferenceRun {
         var inferred: [InferredType?] = []
         var values: [[SymDim]?] = []
         var opLabel: String { domain.isEmpty ? node.opType : "\(domain):\(node.opType)" }
-        let opset = opsets[domain] ?? 0
+        let opset: Int
+        if let last = lastOpset, last.domain == domain {
+            opset = last.opset
+        } else {
+            opset = opsets[domain] ?? 0
+            lastOpset = (domain, opset)
+        }
         if !functions.isEmpty, let function = functions["\(node.domain):\(node.opType)"] {
             if let outs = inferCall(function, node: node, inputTypes: inputTypes) {
                 inferred = Array(outs.prefix(node.outputs.count))
             } else {
                 unsupported.insert(opLabel + " (local function)")
             }
-        } else if let rule = rule(domain: domain, op: node.opType, opset: opset) {
+        } else if let entry = rule(domain: domain, op: node.opType, opset: opset) {
             // Known elements and constant tensors of the inputs; left empty (no allocation) when
             // no input has any, which is most nodes (NodeContext reads past the end as nil).
             for (k, slot) in node.inputs.enumerated() {
@@ -276,17 +333,34 @@ struct InferenceRun {
                     inputValues[k] = known
                 }
                 if let t = scope.tensor(v, in: g) {
-                    if inputTensors.isEmpty { inputTensors = Array(repeating: nil, count: node.inputs.count) }
+                    if inputTensors.isEmpty {
+                        inputTensors = spareInputTensors
+                        spareInputTensors = []
+                        // Every slot is nil (cleared when handed back); resized in place.
+                        if inputTensors.count > node.inputs.count {
+                            inputTensors.removeLast(inputTensors.count - node.inputs.count)
+                        }
+                        while inputTensors.count < node.inputs.count { inputTensors.append(nil) }
+                    }
                     inputTensors[k] = t
                 }
             }
-            var ctx = NodeContext(node: node, opset: opset, inputTypes: inputTypes,
-                                  inputValues: inputValues, inputTensors: inputTensors,
-                                  subgraphOutputs: subOutputs)
+            var outputBuffer = spareOutputTypes
+            spareOutputTypes = []
             do {
-                try rule(&ctx)
-                inferred = ctx.outputTypes
-                values = ctx.knownOutputValues  // empty when the rule set none
+                // Without known input elements a shortcut computes what the rule would, without a
+                // context (elementwise chains: most nodes of most graphs).
+                if let shortcut = entry.shortcut, inputValues.isEmpty,
+                   let out = try Self.shortcut(shortcut, node: node, inputTypes: inputTypes, buffer: &outputBuffer) {
+                    inferred = out
+                } else {
+                    var ctx = NodeContext(node: node, opset: opset, inputTypes: inputTypes,
+                                          inputValues: inputValues, inputTensors: inputTensors,
+                                          subgraphOutputs: subOutputs, outputBuffer: &outputBuffer)
+                    try entry.rule(&ctx)
+                    inferred = ctx.outputTypes
+                    values = ctx.knownOutputValues  // empty when the rule set none
+                }
             } catch let e as KilnError {
                 issue("shape.error", e.message, path: path, index: index, node: node)
             } catch {
@@ -297,7 +371,7 @@ struct InferenceRun {
         }
         for (k, slot) in node.outputs.enumerated() {
             guard let out = slot else { continue }
-            let declared = g[value: out].type.map(InferredType.init)
+            let declared = g.type(of: out).map(InferredType.init)
             var merged = declared
             do {
                 merged = try InferredType.merge(inferred: k < inferred.count ? inferred[k] : nil, declared: declared)
@@ -314,6 +388,12 @@ struct InferenceRun {
         if node.opType == OpType.constant, domain.isEmpty, let out = node.outputs.first ?? nil,
            case .tensor(let t)? = node.attribute("value")?.value {
             scope.tensors[Int(out.index)] = t
+        }
+        spareInputTypes = inputTypes
+        spareOutputTypes = inferred
+        if !inputTensors.isEmpty {
+            for k in inputTensors.indices { inputTensors[k] = nil }
+            spareInputTensors = inputTensors
         }
     }
 
@@ -340,16 +420,27 @@ struct InferenceRun {
         let saved = (opsets, issues, valuesInferred)
         activeFunctions.insert(key)
         for (d, v) in CheckContext.opsetTable(f.opsetImports) { opsets[d] = v }
+        lastOpset = nil
         let outs = inferGraph(&body, path: "function(\(key))", parent: nil, inputOverrides: inputTypes)
         activeFunctions.remove(key)
         (opsets, issues, valuesInferred) = saved
+        lastOpset = nil
         return outs
     }
 
     mutating func write(_ type: InferredType, to id: ValueID, in g: inout Graph, listInValueInfo: Bool) {
         valuesInferred += 1
         guard writeBack else { return }
-        g[value: id].type = type.valueType(base: g[value: id].type)
+        // Runs of values with the same inferred type and no declared one (elementwise chains) share
+        // one `ValueType` (its shape storage included) instead of building one each.
+        let base = g.type(of: id)
+        if base == nil, let last = lastWritten, last.inferred == type {
+            g[value: id].type = last.type
+        } else {
+            let written = type.valueType(base: base)
+            if base == nil { lastWritten = (type, written) }
+            g[value: id].type = written
+        }
         if listInValueInfo && !listed[listed.count - 1][Int(id.index)] {
             listed[listed.count - 1][Int(id.index)] = true
             g.appendValueInfo(id)

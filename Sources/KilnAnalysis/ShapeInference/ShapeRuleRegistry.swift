@@ -14,29 +14,57 @@ public struct ShapeRuleRegistry: Sendable {
         var op: String
     }
 
-    private(set) var rules: [Key: [(since: Int, rule: ShapeRule)]] = [:]
+    /// What a rule computes, when it is one of two simple forms inference can apply without
+    /// building a `NodeContext` (the per-node cost of elementwise chains). A rule registered with a
+    /// shortcut must compute exactly this when no input has known elements; inference takes the
+    /// shortcut only then, and runs the rule otherwise.
+    enum Shortcut: Sendable {
+        /// Output 0 has the type of input 0 (`NodeContext.passThrough()`).
+        case passThrough
+        /// Output 0 has the element type of input 0 and the broadcast of the present inputs'
+        /// shapes (unknown when a rank is unknown); used for one or two inputs.
+        case broadcast
+    }
+
+    private(set) var rules: [Key: [(since: Int, rule: ShapeRule, shortcut: Shortcut?)]] = [:]
 
     public init() {}
 
     /// Registers `rule` for `op` from opset `since` on (until a later registration of the same op).
     public mutating func register(_ op: String, domain: String = "", since: Int = 1, _ rule: @escaping ShapeRule) {
+        register(op, domain: domain, since: since, shortcut: nil, rule)
+    }
+
+    mutating func register(_ op: String, domain: String = "", since: Int = 1, shortcut: Shortcut?,
+                           _ rule: @escaping ShapeRule) {
         let key = Key(domain: OperatorDomain.canonical(domain), op: op)
         var list = rules[key, default: []]
         precondition(!list.contains { $0.since == since }, "shape rule \(op)-\(since) registered twice")
-        list.append((since, rule))
+        list.append((since, rule, shortcut))
         list.sort { $0.since < $1.since }
         rules[key] = list
     }
 
     /// Registers the same rule for several operators.
     public mutating func register(_ ops: [String], domain: String = "", since: Int = 1, _ rule: @escaping ShapeRule) {
-        for op in ops { register(op, domain: domain, since: since, rule) }
+        for op in ops { register(op, domain: domain, since: since, shortcut: nil, rule) }
+    }
+
+    mutating func register(_ ops: [String], domain: String = "", since: Int = 1, shortcut: Shortcut?,
+                           _ rule: @escaping ShapeRule) {
+        for op in ops { register(op, domain: domain, since: since, shortcut: shortcut, rule) }
     }
 
     /// The rule in force for (domain, op) at `opset`, if any.
     public func rule(domain: String, op: String, opset: Int) -> ShapeRule? {
-        guard let list = rules[Key(domain: OperatorDomain.canonical(domain), op: op)] else { return nil }
-        return list.last { $0.since <= opset }?.rule
+        entry(domain: domain, op: op, opset: opset)?.rule
+    }
+
+    /// The rule in force and its shortcut, if any.
+    func entry(domain: String, op: String, opset: Int) -> (rule: ShapeRule, shortcut: Shortcut?)? {
+        guard let list = rules[Key(domain: OperatorDomain.canonical(domain), op: op)],
+              let e = list.last(where: { $0.since <= opset }) else { return nil }
+        return (e.rule, e.shortcut)
     }
 
     /// Every (domain, op, since) registered, sorted.

@@ -173,7 +173,13 @@ extension ProtoDecoder {
             let f = try reader.readField()
             switch (f.number, f.wireType) {
             case (1, .varint), (1, .lengthDelimited):
-                dims.append(contentsOf: try varints(f).map { Int64(bitPattern: $0) })
+                // Straight into `dims` (no temporary arrays: this runs for every initializer).
+                var v = WireReader(buf, range: f.payload)
+                if f.wireType == .varint {
+                    dims.append(Int64(bitPattern: try v.readVarint()))
+                } else {
+                    while !v.isAtEnd { dims.append(Int64(bitPattern: try v.readVarint())) }
+                }
             case (2, .varint):
                 var v = WireReader(buf, range: f.payload)
                 type = Int32(truncatingIfNeeded: try v.readVarint())

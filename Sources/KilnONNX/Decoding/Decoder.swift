@@ -16,7 +16,8 @@ struct ProtoDecoder {
     let nodeLists: [[TensorBytes]]
     /// Initializer lists lifted out of graphs (each a serialized `TensorProto`), by placeholder.
     let initializerLists: [[TensorBytes]]
-    let external: ExternalDataResolver?
+    /// Resolves external data; not shared between threads (it caches mapped files).
+    var external: ExternalDataResolver?
 
     /// swift-protobuf options for every message Kiln decodes: deep enough for nested subgraphs.
     static let decodingOptions: BinaryDecodingOptions = {
@@ -164,10 +165,22 @@ struct ProtoDecoder {
               lifted.initializers.allSatisfy({ $0 < initializerLists.count }) else {
             throw error("internal: graph placeholder out of range")
         }
-        let nodeCount = p.node.count + lifted.payload.reduce(0) { $0 + nodeLists[$1].count }
+        // The lifted nodes of a large graph are parsed on another core while this one decodes the
+        // initializers and the rest; they are added after them, in order, as before.
+        let wireNodes = lifted.payload.count == 1 ? nodeLists[lifted.payload[0]] : lifted.payload.flatMap { nodeLists[$0] }
+        var parse: NodeParseTask? = nil
+        if wireNodes.count >= NodeParseTask.threshold {
+            var parser = self
+            parser.external = external.map { ExternalDataResolver(sharing: $0) }
+            parse = NodeParseTask(parser: parser, nodes: wireNodes, firstIndex: p.node.count)
+        }
+        defer { parse?.wait() }  // never left running when decoding fails first
+        let nodeCount = p.node.count + wireNodes.count
         let initializerCount = p.initializer.count + lifted.initializers.reduce(0) { $0 + initializerLists[$1].count }
+        // Most nodes have one output: reserving for that (the arenas grow if not) keeps the name
+        // table half the size a two-outputs guess gives, and its pages are all touched by hashing.
         g.reserveCapacity(nodes: nodeCount,
-                          values: nodeCount * 2 + initializerCount + p.input.count + p.output.count)
+                          values: nodeCount + initializerCount + p.input.count + p.output.count)
         g.docString = p.docString
         if p.hasName { g.presence.insert(field: 2) }
         if p.hasDocString { g.presence.insert(field: 10) }
@@ -190,7 +203,9 @@ struct ProtoDecoder {
                 g.attachInitializer(try d.decodeTensor(t), to: id)
             }
         }
-        let liftedInitializers = placeholders.initializers.flatMap { initializerLists[$0] }
+        // One list in the usual case: used as is rather than copied by `flatMap`.
+        let liftedInitializers = placeholders.initializers.count == 1
+            ? initializerLists[placeholders.initializers[0]] : placeholders.initializers.flatMap { initializerLists[$0] }
         do {
             for (j, bytes) in liftedInitializers.enumerated() {
                 let i = p.initializer.count + j
@@ -239,8 +254,10 @@ struct ProtoDecoder {
             }
         }
         try decodeNodes(p.node, into: &g)
-        if !placeholders.payload.isEmpty {
-            try decodeWireNodes(placeholders.payload.flatMap { nodeLists[$0] }, into: &g, firstIndex: p.node.count)
+        if let parse {
+            try parse.append(to: &g, decoder: self)
+        } else if !wireNodes.isEmpty {
+            try decodeWireNodes(wireNodes, into: &g, firstIndex: p.node.count)
         }
         return g
     }
@@ -294,23 +311,22 @@ struct ProtoDecoder {
     }
 
     /// Adds a decoded node: its inputs by name (empty names are empty slots), its outputs created.
-    func appendNode(_ node: Node, inputs: [String], outputs outputNames: [String], to g: inout Graph) throws {
-        // Loops rather than `map`: a closure touching `g` may copy the Graph struct per node.
-        var ids: [ValueID?] = []
-        ids.reserveCapacity(inputs.count)
-        for name in inputs { ids.append(name.isEmpty ? nil : g.value(named: name)) }
-        var outputs: [ValueID?] = []
-        outputs.reserveCapacity(outputNames.count)
-        for name in outputNames {
-            if name.isEmpty { outputs.append(nil); continue }
-            let id = g.value(named: name)
-            if let producer = g.producer(of: id) {
-                throw error("output '\(name)' is already produced by \(g[node: producer].label); ONNX graphs assign each name once")
-            }
-            guard !outputs.contains(id) else { throw error("output '\(name)' is listed twice") }
-            outputs.append(id)
+    func appendNode(_ node: consuming Node, inputs: [String], outputs: [String], to g: inout Graph) throws {
+        do throws(Graph.OutputConflict) {
+            try g.appendNode(node, inputNames: inputs, outputNames: outputs)
+        } catch {
+            throw conflictError(error, in: g)
         }
-        _ = try g.addNode(node, inputs: ids, outputs: outputs)
+    }
+
+    /// The error for a node whose outputs `Graph` refused.
+    func conflictError(_ conflict: Graph.OutputConflict, in g: Graph) -> KilnError {
+        switch conflict {
+        case .alreadyProduced(let name, let producer):
+            return error("output '\(name)' is already produced by \(g[node: producer].label); ONNX graphs assign each name once")
+        case .listedTwice(let name):
+            return error("output '\(name)' is listed twice")
+        }
     }
 
     mutating func decodeNodes(_ nodes: [Onnx_NodeProto], into g: inout Graph) throws {
@@ -342,5 +358,13 @@ struct ProtoDecoder {
                 try d.appendNode(node, inputs: n.input, outputs: n.output, to: &g)
             }
         }
+    }
+}
+
+extension ExternalDataResolver {
+    /// A resolver for the same model folder with its own cache of mapped files (a decoder on
+    /// another thread gets one: the cache is not synchronized).
+    convenience init(sharing other: ExternalDataResolver) {
+        self.init(modelPath: other.baseDirectory + "/model.onnx")
     }
 }

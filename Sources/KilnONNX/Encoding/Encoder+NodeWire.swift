@@ -12,24 +12,26 @@ extension ProtoEncoder {
         var node: [UInt8] = []
         for id in g.order {
             node.removeAll(keepingCapacity: true)
-            let n = g[node: id]
-            for v in n.inputs { appendString(field: 1, v.map { g.name(of: $0) } ?? "", to: &node) }
-            for v in n.outputs { appendString(field: 2, v.map { g.name(of: $0) } ?? "", to: &node) }
-            let p = n.presence
-            if p.contains(field: 3) || !n.name.isEmpty { appendString(field: 3, n.name, to: &node) }
-            if p.contains(field: 4) || !n.opType.isEmpty { appendString(field: 4, n.opType, to: &node) }
-            for a in n.attributes {
-                let bytes: [UInt8] = try encodeAttribute(a, tensorsMayGoExternal: tensorsMayGoExternal).serializedBytes()
-                appendBytes(field: 5, bytes, to: &node)
+            // In place: `g[node: id]` would copy the node (a retain and release per field).
+            try g.withNode(id) { n in
+                for v in n.inputs { appendString(field: 1, v.map { g.name(of: $0) } ?? "", to: &node) }
+                for v in n.outputs { appendString(field: 2, v.map { g.name(of: $0) } ?? "", to: &node) }
+                let p = n.presence
+                if p.contains(field: 3) || !n.name.isEmpty { appendString(field: 3, n.name, to: &node) }
+                if p.contains(field: 4) || !n.opType.isEmpty { appendString(field: 4, n.opType, to: &node) }
+                for a in n.attributes {
+                    let bytes: [UInt8] = try encodeAttribute(a, tensorsMayGoExternal: tensorsMayGoExternal).serializedBytes()
+                    appendBytes(field: 5, bytes, to: &node)
+                }
+                if p.contains(field: 6) || !n.docString.isEmpty { appendString(field: 6, n.docString, to: &node) }
+                if p.contains(field: 7) || !n.domain.isEmpty { appendString(field: 7, n.domain, to: &node) }
+                if p.contains(field: 8) || !n.overload.isEmpty { appendString(field: 8, n.overload, to: &node) }
+                for m in n.metadata {
+                    let bytes: [UInt8] = try encodePair(m).serializedBytes()
+                    appendBytes(field: 9, bytes, to: &node)
+                }
+                node.append(contentsOf: n.preserved.bytes)
             }
-            if p.contains(field: 6) || !n.docString.isEmpty { appendString(field: 6, n.docString, to: &node) }
-            if p.contains(field: 7) || !n.domain.isEmpty { appendString(field: 7, n.domain, to: &node) }
-            if p.contains(field: 8) || !n.overload.isEmpty { appendString(field: 8, n.overload, to: &node) }
-            for m in n.metadata {
-                let bytes: [UInt8] = try encodePair(m).serializedBytes()
-                appendBytes(field: 9, bytes, to: &node)
-            }
-            node.append(contentsOf: n.preserved.bytes)
             appendBytes(field: 1, node, to: &out)
         }
         return out

@@ -89,7 +89,7 @@ extension ProtoEncoder {
         tail.reserveCapacity(g.initializerOrder.count * 32)
         var message: [UInt8] = []
         for id in g.initializerOrder {
-            guard let t = g[value: id].initializer, t.externalData == nil,
+            guard let t = g.initializer(of: id), t.externalData == nil,
                   t.dataLocation == nil, t.segment == nil, t.docString.isEmpty, !t.presence.contains(field: 12),
                   t.metadata.isEmpty, t.preserved.isEmpty else { return nil }
             message.removeAll(keepingCapacity: true)

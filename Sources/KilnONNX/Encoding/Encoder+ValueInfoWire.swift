@@ -26,11 +26,39 @@ enum ValueInfoWire {
         WireWriter.appendVarint(UInt64(bitPattern: value), to: &out)
     }
 
+    /// Reusable buffers, one per nesting depth: each message is built in the buffer of its depth
+    /// and then copied into its parent, so writing many value infos allocates nothing per value.
+    struct Scratch {
+        private var buffers: [[UInt8]] = []
+
+        mutating func take(_ depth: Int) -> [UInt8] {
+            while buffers.count <= depth { buffers.append([]) }
+            var b = buffers[depth]
+            buffers[depth] = []
+            b.removeAll(keepingCapacity: true)
+            return b
+        }
+
+        mutating func give(_ buffer: [UInt8], _ depth: Int) {
+            buffers[depth] = buffer
+        }
+    }
+
     /// One `ValueInfoProto` (name, type, doc_string, metadata_props, preserved).
     static func valueInfo(name: String, _ info: ValueInfoRecord) -> [UInt8] {
-        var out: [UInt8] = []
+        var scratch = Scratch()
+        return valueInfo(name: name, info, scratch: &scratch, depth: 0)
+    }
+
+    /// `valueInfo` built in the scratch buffer of `depth` (the caller gives it back).
+    static func valueInfo(name: String, _ info: ValueInfoRecord, scratch: inout Scratch, depth: Int) -> [UInt8] {
+        var out = scratch.take(depth)
         appendString(1, name, to: &out)
-        if let t = info.type { appendMessage(2, typeProto(t), to: &out) }
+        if let t = info.type {
+            let type = typeProto(t, scratch: &scratch, depth: depth + 1)
+            appendMessage(2, type, to: &out)
+            scratch.give(type, depth + 1)
+        }
         if info.presence.contains(field: 3) || !info.docString.isEmpty { appendString(3, info.docString, to: &out) }
         for m in info.metadata { appendMessage(4, pair(m), to: &out) }
         out.append(contentsOf: info.preserved.bytes)
@@ -48,23 +76,39 @@ enum ValueInfoWire {
     /// `TypeProto`: the value oneof at its field number (tensor 1, sequence 4, map 5, opaque 7,
     /// sparse 8, optional 9) interleaved with denotation (6) in number order.
     static func typeProto(_ t: ValueType) -> [UInt8] {
-        var out: [UInt8] = []
-        var inner: [UInt8] = []
+        var scratch = Scratch()
+        return typeProto(t, scratch: &scratch, depth: 0)
+    }
+
+    /// `typeProto` built in the scratch buffer of `depth` (the caller gives it back).
+    static func typeProto(_ t: ValueType, scratch: inout Scratch, depth: Int) -> [UInt8] {
+        var out = scratch.take(depth)
+        var inner = scratch.take(depth + 1)
         let field: Int?
+        // A nested message built at `depth + 2` and appended to `inner`.
+        func nestedType(_ f: Int, _ e: ValueType, _ inner: inout [UInt8], _ scratch: inout Scratch) {
+            let body = typeProto(e, scratch: &scratch, depth: depth + 2)
+            appendMessage(f, body, to: &inner)
+            scratch.give(body, depth + 2)
+        }
         switch t.kind {
         case .tensor(let e, let s), .sparseTensor(let e, let s):
             if let e { appendVarintField(1, Int64(e.rawValue), to: &inner) }
-            if let s { appendMessage(2, shape(s), to: &inner) }
+            if let s {
+                let body = shape(s, scratch: &scratch, depth: depth + 2)
+                appendMessage(2, body, to: &inner)
+                scratch.give(body, depth + 2)
+            }
             if case .tensor = t.kind { field = 1 } else { field = 8 }
         case .sequence(let e):
-            if let e { appendMessage(1, typeProto(e), to: &inner) }
+            if let e { nestedType(1, e, &inner, &scratch) }
             field = 4
         case .optional(let e):
-            if let e { appendMessage(1, typeProto(e), to: &inner) }
+            if let e { nestedType(1, e, &inner, &scratch) }
             field = 9
         case .map(let k, let v):
             if let k { appendVarintField(1, Int64(k.rawValue), to: &inner) }
-            if let v { appendMessage(2, typeProto(v), to: &inner) }
+            if let v { nestedType(2, v, &inner, &scratch) }
             field = 5
         case .opaque(let d, let n):
             if let d { appendString(1, d, to: &inner) }
@@ -78,12 +122,14 @@ enum ValueInfoWire {
         if let d = t.denotation { appendString(6, d, to: &out) }
         if let f = field, f > 6 { appendMessage(f, inner, to: &out) }
         out.append(contentsOf: t.preserved.bytes)
+        scratch.give(inner, depth + 1)
         return out
     }
 
-    static func shape(_ s: Shape) -> [UInt8] {
-        var out: [UInt8] = []
-        var dim: [UInt8] = []
+    /// `TensorShapeProto`, built in the scratch buffer of `depth` (dimensions at `depth + 1`).
+    static func shape(_ s: Shape, scratch: inout Scratch, depth: Int) -> [UInt8] {
+        var out = scratch.take(depth)
+        var dim = scratch.take(depth + 1)
         for (i, d) in s.dims.enumerated() {
             dim.removeAll(keepingCapacity: true)
             switch d {
@@ -96,6 +142,7 @@ enum ValueInfoWire {
             appendMessage(1, dim, to: &out)
         }
         out.append(contentsOf: s.preserved.bytes)
+        scratch.give(dim, depth + 1)
         return out
     }
 
@@ -103,15 +150,62 @@ enum ValueInfoWire {
     static func graphFields(_ g: Graph) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity((g.inputs.count + g.outputs.count + g.valueInfo.count) * 48)
-        for (i, id) in g.inputs.enumerated() {
-            appendMessage(11, valueInfo(name: g.name(of: id), g.infoOverrides[.input(i)] ?? g[value: id].info), to: &out)
+        var scratch = Scratch()
+        let overrides = !g.infoOverrides.isEmpty  // most graphs have none: skip hashing a slot per value
+        func append(_ field: Int, _ id: ValueID, _ slot: InfoSlot) {
+            let info = (overrides ? g.infoOverrides[slot] : nil) ?? g.info(of: id)
+            if appendPlainTensor(field, name: g.name(of: id), info, to: &out) { return }
+            let body = valueInfo(name: g.name(of: id), info, scratch: &scratch, depth: 0)
+            appendMessage(field, body, to: &out)
+            scratch.give(body, 0)
         }
-        for (i, id) in g.outputs.enumerated() {
-            appendMessage(12, valueInfo(name: g.name(of: id), g.infoOverrides[.output(i)] ?? g[value: id].info), to: &out)
-        }
-        for (i, id) in g.valueInfo.enumerated() {
-            appendMessage(13, valueInfo(name: g.name(of: id), g.infoOverrides[.valueInfo(i)] ?? g[value: id].info), to: &out)
-        }
+        for (i, id) in g.inputs.enumerated() { append(11, id, .input(i)) }
+        for (i, id) in g.outputs.enumerated() { append(12, id, .output(i)) }
+        for (i, id) in g.valueInfo.enumerated() { append(13, id, .valueInfo(i)) }
         return out
+    }
+
+    /// The common case written in one pass, sizes first: a tensor type with an element type and
+    /// a shape of plain dimensions, nothing else set (no doc string, metadata, denotations or
+    /// preserved fields). Returns false, writing nothing, for anything else.
+    static func appendPlainTensor(_ field: Int, name: String, _ info: ValueInfoRecord, to out: inout [UInt8]) -> Bool {
+        guard let t = info.type, case .tensor(let element?, let shape?) = t.kind, t.denotation == nil,
+              t.preserved.isEmpty, t.innerPreserved.isEmpty, info.docString.isEmpty, !info.presence.contains(field: 3),
+              info.metadata.isEmpty, info.preserved.isEmpty, shape.denotations == nil, shape.dimPreserved == nil,
+              shape.preserved.isEmpty else { return false }
+        func size(_ n: Int) -> Int { WireWriter.varintSize(UInt64(n)) }
+        func dimBody(_ d: Dim) -> Int {
+            switch d {
+            case .value(let v): return 1 + WireWriter.varintSize(UInt64(bitPattern: v))
+            case .symbol(let p): return 1 + size(p.utf8.count) + p.utf8.count
+            case .unknown: return 0
+            }
+        }
+        var shapeBody = 0
+        for d in shape.dims { let b = dimBody(d); shapeBody += 1 + size(b) + b }
+        let tensorBody = 1 + WireWriter.varintSize(UInt64(bitPattern: Int64(element.rawValue))) + 1 + size(shapeBody) + shapeBody
+        let typeBody = 1 + size(tensorBody) + tensorBody
+        let nameCount = name.utf8.count
+        let body = 1 + size(nameCount) + nameCount + 1 + size(typeBody) + typeBody
+        WireWriter.appendTag(field: field, wireType: .lengthDelimited, to: &out)
+        WireWriter.appendVarint(UInt64(body), to: &out)
+        appendString(1, name, to: &out)
+        WireWriter.appendTag(field: 2, wireType: .lengthDelimited, to: &out)  // ValueInfoProto.type
+        WireWriter.appendVarint(UInt64(typeBody), to: &out)
+        WireWriter.appendTag(field: 1, wireType: .lengthDelimited, to: &out)  // TypeProto.tensor_type
+        WireWriter.appendVarint(UInt64(tensorBody), to: &out)
+        appendVarintField(1, Int64(element.rawValue), to: &out)  // elem_type
+        WireWriter.appendTag(field: 2, wireType: .lengthDelimited, to: &out)  // shape
+        WireWriter.appendVarint(UInt64(shapeBody), to: &out)
+        for d in shape.dims {
+            WireWriter.appendTag(field: 1, wireType: .lengthDelimited, to: &out)  // dim
+            WireWriter.appendVarint(UInt64(dimBody(d)), to: &out)
+            switch d {
+            case .value(let v): appendVarintField(1, v, to: &out)
+            case .symbol(let p): appendString(2, p, to: &out)
+            case .unknown: break
+            }
+        }
+        return true
     }
 }

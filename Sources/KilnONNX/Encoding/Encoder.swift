@@ -1,3 +1,4 @@
+import Dispatch
 import KilnIR
 import SwiftProtobuf
 
@@ -102,6 +103,10 @@ struct ProtoEncoder {
     // MARK: Graph
 
     mutating func encodeGraph(_ g: Graph, tensorsMayGoExternal: Bool) throws -> Onnx_GraphProto {
+        // A graph with many value infos (a shape-inferred one lists every value) has them written on
+        // another core while this one writes the nodes and initializers; the bytes are the same.
+        let valueInfoCount = g.inputs.count + g.outputs.count + g.valueInfo.count
+        let concurrentValueInfo = valueInfoCount >= ProtoEncoder.concurrentValueInfoThreshold ? ValueInfoTask(g) : nil
         var r = Onnx_GraphProto()
         if !g.order.isEmpty {
             let before = (payloads.count, nodeBlobs.count)
@@ -137,7 +142,7 @@ struct ProtoEncoder {
         if !(g.inputs.isEmpty && g.outputs.isEmpty && g.valueInfo.isEmpty) {
             var marker: [UInt8] = []
             WireWriter.appendPlaceholder(field: valueInfoMarkerField, index: valueInfoBlobs.count, to: &marker)
-            valueInfoBlobs.append(ValueInfoWire.graphFields(g))
+            valueInfoBlobs.append(concurrentValueInfo?.result() ?? ValueInfoWire.graphFields(g))
             try r.merge(serializedBytes: marker)
         }
         r.quantizationAnnotation = try g.quantizationAnnotations.map { a in
@@ -292,5 +297,28 @@ struct ProtoEncoder {
         if !decoded || p.contains(field: 20) { r.type = type }
         try apply(a.preserved, to: &r)
         return r
+    }
+}
+
+extension ProtoEncoder {
+    /// Value infos from which `encodeGraph` writes them concurrently with the rest of the graph.
+    static let concurrentValueInfoThreshold = 4096
+}
+
+/// `ValueInfoWire.graphFields` of one graph, computed on another thread; `result` waits for it.
+final class ValueInfoTask: @unchecked Sendable {
+    private let group = DispatchGroup()
+    // Written once by the worker before `group.leave()`, read after `group.wait()`.
+    private var bytes: [UInt8] = []
+
+    init(_ g: Graph) {
+        DispatchQueue.global().async(group: group) { [self] in
+            bytes = ValueInfoWire.graphFields(g)
+        }
+    }
+
+    func result() -> [UInt8] {
+        group.wait()
+        return bytes
     }
 }

@@ -30,7 +30,7 @@ enum ElementwiseRules {
     static let comparison = ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]
 
     static func register(into r: inout ShapeRuleRegistry) {
-        r.register(unary) { ctx in ctx.passThrough() }
+        r.register(unary, shortcut: .passThrough) { ctx in ctx.passThrough() }
         r.register("Identity") { ctx in
             ctx.passThrough()
             ctx.setValues(0, ctx.values(0))
@@ -53,8 +53,9 @@ enum ElementwiseRules {
             case nil: break
             }
         }
-        r.register(binary) { ctx in
-            let dims = try Broadcast.inputs(ctx, Array(0..<ctx.inputCount))
+        // The shortcut is this rule without known elements (the propagations then do nothing).
+        r.register(binary, shortcut: .broadcast) { ctx in
+            let dims = try Broadcast.inputs(ctx, 0..<ctx.inputCount)
             ctx.setOutput(0, ctx.elementType(0), dims)
             propagateArithmetic(&ctx)
             if ctx.outputValue(0) == nil { propagateConstants(&ctx) }
