@@ -192,16 +192,13 @@ struct QuantizedWeight {
         // elements, run r of channel r % n. Runs are split across threads (large weights), each
         // chunk keeping its own extremes, combined after.
         let runs = inner == 0 ? 0 : (w.count + inner - 1) / inner
-        let threads = w.count >= 1 << 16 ? Swift.max(1, Swift.min(EvaluatorOptions.defaultThreads, runs)) : 1
-        let per = threads == 0 ? 0 : (runs + threads - 1) / Swift.max(threads, 1)
-        var partial = [Float](repeating: 0, count: 2 * n * threads)  // formula 2: 0 included
+        let split = WorkSplit(units: runs, elements: w.count)
+        var partial = [Float](repeating: 0, count: 2 * n * split.threads)  // formula 2: 0 included
         w.withUnsafeBufferPointer { src in
             partial.withUnsafeMutableBufferPointer { out in
-                let box = UncheckedBox((src, out))
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
-                    let (src, out) = box.value
+                split.run { t, block in
                     let lo = out.baseAddress! + 2 * n * t, hi = lo + n
-                    for r in (t * per)..<Swift.min(runs, (t + 1) * per) {
+                    for r in block {
                         let start = r * inner, c = r % n
                         let (l, h) = QuantMath.extremes(src.baseAddress! + start, count: Swift.min(inner, src.count - start))
                         lo[c] = Swift.min(lo[c], l)
@@ -214,17 +211,15 @@ struct QuantizedWeight {
         ps.reserveCapacity(n)
         for c in 0..<n {
             var lo: Float = 0, hi: Float = 0
-            for t in 0..<threads { lo = Swift.min(lo, partial[2 * n * t + c]); hi = Swift.max(hi, partial[2 * n * t + n + c]) }
+            for t in 0..<split.threads { lo = Swift.min(lo, partial[2 * n * t + c]); hi = Swift.max(hi, partial[2 * n * t + n + c]) }
             ps.append(try QuantMath.params(min: lo, max: hi, type: type, symmetric: symmetric, reduceRange: reduceRange,
                                            tensor: axis == nil ? name : "\(name)[channel \(c)]"))
         }
         var values = [Int32](repeating: 0, count: w.count)
         w.withUnsafeBufferPointer { src in
             values.withUnsafeMutableBufferPointer { dst in
-                let box = UncheckedBox((src, dst, ps))
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
-                    let (src, dst, ps) = box.value
-                    for r in (t * per)..<Swift.min(runs, (t + 1) * per) {
+                split.run { _, block in
+                    for r in block {
                         let start = r * inner
                         QuantMath.quantize(src.baseAddress! + start, into: dst.baseAddress! + start,
                                            count: Swift.min(inner, src.count - start), ps[r % n], q)
@@ -246,16 +241,13 @@ struct QuantizedWeight {
                                         symmetric: Bool, reduceRange: Bool, name: String) throws -> QuantizedWeight {
         let q = try QuantMath.integerRange(type, reduceRange: reduceRange)
         let period = n * inner, rows = w.count / period
-        let threads = w.count >= 1 << 16 ? Swift.max(1, Swift.min(EvaluatorOptions.defaultThreads, rows)) : 1
-        let per = (rows + threads - 1) / threads
-        var partial = [Float](repeating: 0, count: 2 * period * threads)  // formula 2: 0 included
+        let split = WorkSplit(units: rows, elements: w.count)
+        var partial = [Float](repeating: 0, count: 2 * period * split.threads)  // formula 2: 0 included
         w.withUnsafeBufferPointer { src in
             partial.withUnsafeMutableBufferPointer { out in
-                let box = UncheckedBox((src, out))
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
-                    let (src, out) = box.value
+                split.run { t, block in
                     let lo = out.baseAddress! + 2 * period * t, hi = lo + period
-                    for r in (t * per)..<Swift.min(rows, (t + 1) * per) {
+                    for r in block {
                         let x = src.baseAddress! + r * period
                         for k in 0..<period {
                             let v = x[k]
@@ -270,7 +262,7 @@ struct QuantizedWeight {
         ps.reserveCapacity(n)
         for c in 0..<n {
             var lo: Float = 0, hi: Float = 0
-            for t in 0..<threads {
+            for t in 0..<split.threads {
                 for i in 0..<inner {
                     lo = Swift.min(lo, partial[2 * period * t + c * inner + i])
                     hi = Swift.max(hi, partial[2 * period * t + period + c * inner + i])
@@ -286,10 +278,8 @@ struct QuantizedWeight {
             values.withUnsafeMutableBufferPointer { dst in
                 scales.withUnsafeBufferPointer { ps in
                     zeros.withUnsafeBufferPointer { pz in
-                        let box = UncheckedBox((src, dst, ps, pz))
-                        DispatchQueue.concurrentPerform(iterations: threads) { t in
-                            let (src, dst, ps, pz) = box.value
-                            for r in (t * per)..<Swift.min(rows, (t + 1) * per) {
+                        split.run { _, block in
+                            for r in block {
                                 QuantMath.quantize(src.baseAddress! + r * period, into: dst.baseAddress! + r * period,
                                                    count: period, scales: ps.baseAddress!, zeroPoints: pz.baseAddress!, q)
                             }
@@ -347,4 +337,27 @@ struct QuantizedWeight {
     func scale(channel c: Int) -> Float { scales.count == 1 ? scales[0] : scales[c] }
     /// Whether every zero point is 0.
     var zeroPointsAreZero: Bool { zeroPoints.allSatisfy { $0 == 0 } }
+}
+
+/// Units of work over a weight of `elements` values, split into one contiguous block per thread
+/// (one block below 64K elements).
+struct WorkSplit {
+    let units: Int, threads: Int, per: Int
+
+    init(units: Int, elements: Int) {
+        self.units = units
+        threads = elements >= 1 << 16 ? Swift.max(1, Swift.min(EvaluatorOptions.defaultThreads, units)) : 1
+        per = (units + threads - 1) / threads
+    }
+
+    /// `body(thread, block)` for every thread's block, in parallel; blocks are disjoint, so `body`
+    /// may write wherever a block's units own.
+    func run(_ body: (_ thread: Int, _ block: Range<Int>) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                box.value(t, Swift.min(units, t * per)..<Swift.min(units, (t + 1) * per))
+            }
+        }
+    }
 }
