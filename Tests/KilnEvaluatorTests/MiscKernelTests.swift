@@ -44,5 +44,21 @@ import Glibc
                                               TensorValue(shape: [], [UInt8(0)]), floats([], [0.25]), TensorValue(shape: [], [UInt8(10)])],
                             opset: 10)[0]
         #expect(q.elements(as: UInt8.self).map(Array.init) == [20])
+        // Per row of A and per column of B: y[i][j] = rint(acc[i][j] * a_scale[i] * b_scale[j] / y_scale) + y_zp.
+        let a2 = TensorValue(shape: [2, 2], [UInt8(3), UInt8(1), UInt8(2), UInt8(5)])
+        let b2 = TensorValue(shape: [2, 3], [Int8(1), Int8(-2), Int8(3), Int8(4), Int8(0), Int8(-1)])
+        let aZero = TensorValue(shape: [2], [UInt8(1), UInt8(2)]), bZero = TensorValue(shape: [3], [Int8(0), Int8(1), Int8(0)])
+        let perAxis = try runNode("QLinearMatMul", [a2, floats([2], [0.5, 0.25]), aZero, b2, floats([3], [1, 2, 0.5]), bZero,
+                                                    floats([], [0.25]), TensorValue(shape: [], [UInt8(100)])], opset: 21)[0]
+        // Centered: a = [[2, 0], [0, 3]], b = [[1, -3, 3], [4, -1, -1]]; acc = [[2, -6, 6], [12, -3, -3]].
+        let acc: [[Double]] = [[2, -6, 6], [12, -3, -3]], sa = [0.5, 0.25], sb = [1.0, 2, 0.5]
+        var expected: [UInt8] = []
+        for i in 0..<2 {
+            for j in 0..<3 {
+                let v: Double = (acc[i][j] * sa[i] * sb[j] / 0.25).rounded(.toNearestOrEven) + 100
+                expected.append(UInt8(v))
+            }
+        }
+        #expect(perAxis.elements(as: UInt8.self).map(Array.init) == expected)
     }
 }

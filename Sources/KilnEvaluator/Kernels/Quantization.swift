@@ -16,7 +16,8 @@ import KilnIR
 ///    float4 inputs ignore the zero point (it must be zero).
 /// 4. MatMulInteger: `(A - a_zero_point) . (B - b_zero_point)` in int32 (zero points per tensor, per
 ///    row of A, per column of B). QLinearMatMul: that product times `a_scale * b_scale / y_scale`
-///    (the factor rounded in the scales' type, as the reference), plus `y_zero_point`, rounded half
+///    (the factor rounded in the scales' type, as the reference; `a_scale` per tensor or per row,
+///    `b_scale` per tensor or per column, as the spec allows), plus `y_zero_point`, rounded half
 ///    to even and clamped to the output type (the zero point's, else A's).
 /// 3. DynamicQuantizeLinear (float32 arithmetic, as the reference): `scale = (max(0, max x) -
 ///    min(0, min x)) / 255` (1/255 when both are 0), `zp = rint(clamp(-min / scale, 0, 255))`, then 1.
@@ -122,18 +123,31 @@ enum QuantizationKernels {
             let a = try centered(ctx.tensor(0), ctx.optionalTensor(2), fromEnd: 2, ctx)
             let b = try centered(ctx.tensor(3), ctx.optionalTensor(5), fromEnd: 1, ctx)
             let (aScale, bScale, yScale) = (try ctx.tensor(1), try ctx.tensor(4), try ctx.tensor(6))
-            guard aScale.count == 1, bScale.count == 1, yScale.count == 1 else {
-                throw ctx.unsupported("per-axis scales are not supported (per-tensor only)")
-            }
             let yZero = try ctx.optionalTensor(7)
             let aType = try ctx.tensor(0).dataType
             let type = yZero?.dataType ?? aType
             guard let range = ranges[type] else { throw unsupportedType(type, ctx.node.opType) }
-            func rounded(_ v: Double) throws -> Double { try castTensor(.scalar(v), to: aScale.dataType).doubles[0] }
-            let factor = try rounded(try rounded(aScale.doubles[0] * bScale.doubles[0]) / yScale.doubles[0])
             let c = try LinearAlgebraKernels.matmul(a, b, ctx)
+            // Scales per tensor, per row of A (M, or one per row of every batch) and per column of B (N).
+            let n = c.rank >= 1 ? c.shape[c.rank - 1] : 1, m = c.rank >= 2 ? c.shape[c.rank - 2] : 1
+            let rows = c.count / Swift.max(n, 1)
+            guard yScale.count == 1, [1, m, rows].contains(aScale.count), [1, n].contains(bScale.count) else {
+                throw ctx.unsupported("scales of \(aScale.count) (a), \(bScale.count) (b), \(yScale.count) (y) elements: "
+                                      + "a's must be 1 or one per row (\(m)), b's 1 or one per column (\(n)), y's 1")
+            }
+            func rounded(_ v: Double) throws -> Double { try castTensor(.scalar(v), to: aScale.dataType).doubles[0] }
+            let (sa, sb, sy) = (aScale.doubles, bScale.doubles, yScale.doubles[0])
+            // The factor per (a scale, b scale) pair, rounded in the scales' type as the reference does.
+            var factors = [Double](repeating: 0, count: sa.count * sb.count)
+            for i in 0..<sa.count { for j in 0..<sb.count { factors[i * sb.count + j] = try rounded(try rounded(sa[i] * sb[j]) / sy) } }
             let zp = yZero?.doubles.first ?? 0
-            let y = c.doubles.map { min(max(($0 * factor + zp).rounded(.toNearestOrEven), range.lowerBound), range.upperBound) }
+            let cv = c.doubles
+            var y = [Double](repeating: 0, count: cv.count)
+            for o in 0..<cv.count {
+                let row = o / Swift.max(n, 1)
+                let i = sa.count == 1 ? 0 : (sa.count == rows ? row : row % m), j = sb.count == 1 ? 0 : o % n
+                y[o] = min(max((cv[o] * factors[i * sb.count + j] + zp).rounded(.toNearestOrEven), range.lowerBound), range.upperBound)
+            }
             return KernelContext.one(try castTensor(TensorValue(shape: c.shape, y), to: type))
         }
     }
