@@ -82,7 +82,7 @@ demo: system-deps release
 	$(KILN_RELEASE) optimize $(DEMO_MODEL) -o out/transformer.onnx --verify 2
 	@echo "== kiln diff $(DEMO_MODEL) out/transformer.onnx --numeric --fail-on numeric io-change"
 	$(KILN_RELEASE) diff $(DEMO_MODEL) out/transformer.onnx --numeric --fail-on numeric io-change
-	$(KILN_RELEASE) diff $(DEMO_MODEL) out/transformer.onnx --format html > out/transformer-diff.html
+	$(KILN_RELEASE) diff $(DEMO_MODEL) out/transformer.onnx --format html --fail-on numeric io-change > out/transformer-diff.html
 	@echo "== HTML report of the changes: out/transformer-diff.html"
 	@echo "== kiln convert Fixtures/mlp.onnx -o out/mlp.onnx --external-data single --external-data-threshold 0"
 	$(KILN_RELEASE) convert Fixtures/mlp.onnx -o out/mlp.onnx --external-data single --external-data-threshold 0
