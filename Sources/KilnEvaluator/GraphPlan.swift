@@ -69,11 +69,13 @@ final class GraphPlan: @unchecked Sendable {
         }
 
         // Constants a preparer may use: initializers that are not also graph inputs (a caller may
-        // override those).
+        // override those). Only collected when preparers run.
         var fixed: [Int: TensorValue] = [:]
-        let inputSlots = Set(inputs.map(\.slot))
-        for (slot, value) in constants where !inputSlots.contains(slot) {
-            if case .tensor(let t) = value { fixed[slot] = t }
+        if prepare {
+            let inputSlots = Set(inputs.map(\.slot))
+            for (slot, value) in constants where !inputSlots.contains(slot) {
+                if case .tensor(let t) = value { fixed[slot] = t }
+            }
         }
 
         // Steps, with the last reader of each slot.

@@ -95,15 +95,10 @@ extension ConvolutionKernels {
         guard constants.count > 1, let w = constants[1], w.dataType == .float, w.rank == 4,
               w.shape[2] == 3, w.shape[3] == 3, w.shape[0] * w.shape[1] >= 256,
               w.elements(as: Float.self) != nil else { return nil }
-        func ints(_ name: String) -> [Int64]? {
-            guard let a = node.attributes.first(where: { $0.name == name }), case .ints(let v) = a.value else { return nil }
-            return v
-        }
-        if let a = node.attributes.first(where: { $0.name == "group" }) {
-            guard case .int(let g) = a.value, g == 1 else { return nil }
-        }
-        guard (ints("strides") ?? [1, 1]) == [1, 1], (ints("dilations") ?? [1, 1]) == [1, 1],
-              (ints("kernel_shape") ?? [3, 3]) == [3, 3] else { return nil }
+        // A malformed attribute makes no Winograd weights; the kernel then reports it by name.
+        guard (try? node.int("group", default: 1)) == 1, (try? node.ints("strides", default: [1, 1])) == [1, 1],
+              (try? node.ints("dilations", default: [1, 1])) == [1, 1],
+              (try? node.ints("kernel_shape", default: [3, 3])) == [3, 3] else { return nil }
         return WinogradWeights(filters: w)
     }
 
