@@ -39,6 +39,7 @@ struct Check: ParsableCommand {
     var target: Quantize.Target?
 
     func run() throws {
+        HeapTuning.preferHugePages()
         let model = try ModelFile.read(input)
         let report = Checker(inferShapes: infer).check(model, file: input)
         if let target, let t = QuantizationConfig.Target(rawValue: target.rawValue) {

@@ -32,6 +32,7 @@ struct InferShapes: ParsableCommand {
     var json = false
 
     func run() throws {
+        HeapTuning.preferHugePages()
         var model = try ModelFile.read(input)
         let report = ShapeInference().infer(&model, file: input)
         if report.valid {

@@ -34,6 +34,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
+        HeapTuning.preferHugePages()
         var model = try ModelFile.read(input)
         var cost: ModelCost?
         let fmt = json ? .json : format
