@@ -127,6 +127,10 @@ public struct Tensor: Hashable, Sendable, CustomStringConvertible {
         self.fields = Fields(name: name, dataType: dataType, dims: dims, storage: storage)
     }
 
+    /// Whether `other` is this very tensor (shares its fields, as a copy never edited does): a
+    /// constant-time test, stronger than `==`.
+    public func isIdentical(to other: Tensor) -> Bool { fields === other.fields }
+
     public static func == (a: Tensor, b: Tensor) -> Bool {
         if a.fields === b.fields { return true }
         return a.name == b.name && a.dataType == b.dataType && a.dims == b.dims && a.storage == b.storage

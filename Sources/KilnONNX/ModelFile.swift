@@ -153,9 +153,14 @@ public enum ModelFile {
         return out
     }
 
-    static func encodePieces(_ model: Model, plan: ExternalDataPlan?) throws -> [OutputPiece] {
+    static func encodePieces(_ model: Model, plan: ExternalDataPlan?,
+                             pending: PendingGraphEncoding? = nil) throws -> [OutputPiece] {
         var phases = PhaseTimer()
         var encoder = ProtoEncoder(externalPlan: plan)
+        // Encoded ahead without a plan: right only where the plan moves no inline tensor.
+        if let pending, plan == nil || plan?.mode == .preserve {
+            encoder.preEncodedMain = pending.results(for: model.graph)
+        }
         let proto = try encoder.encodeModel(model)
         phases.mark("IR to protobuf")
         let structure: [UInt8] = try proto.serializedBytes()
@@ -196,9 +201,11 @@ public enum ModelFile {
     }
 
     /// Writes `model` to `path` atomically (temporary file, then rename), with its external data
-    /// files beside it. On failure nothing at `path` changes.
+    /// files beside it. On failure nothing at `path` changes. `pending`, started on this model
+    /// earlier, supplies its main graph's nodes and initializers if they have not changed since.
     @discardableResult
-    public static func write(_ model: Model, to path: String, options: WriteOptions = WriteOptions()) throws -> WriteReport {
+    public static func write(_ model: Model, to path: String, options: WriteOptions = WriteOptions(),
+                             pending: PendingGraphEncoding? = nil) throws -> WriteReport {
         do {
             var mode = options.externalData ?? .preserve
             var switched = false
@@ -214,7 +221,7 @@ public enum ModelFile {
                 }
             }
             let plan = mode == .none ? nil : ExternalDataPlan(mode: mode)
-            let pieces = try encodePieces(model, plan: plan)
+            let pieces = try encodePieces(model, plan: plan, pending: pending)
             let modelBytes = pieces.reduce(0) { $0 + $1.count }
             guard modelBytes <= options.inlineLimit else {
                 throw KilnError(.invalidInput, "the serialized model is \(modelBytes) bytes, beyond protobuf's 2 GB limit; use external data")
@@ -256,15 +263,18 @@ public enum ModelFile {
     }
 }
 
-/// Prints how long each phase took to stderr when `KILN_TIMINGS=1`.
-struct PhaseTimer {
-    static let enabled: Bool = {
+/// Prints how long each phase took to stderr when `KILN_TIMINGS=1` (the codec's phases, and the
+/// commands' own: `kiln infer-shapes` marks reading, inference and writing).
+public struct PhaseTimer {
+    public static let enabled: Bool = {
         guard let v = getenv("KILN_TIMINGS") else { return false }
         return String(cString: v) == "1"
     }()
     private var last = ContinuousClock.now
 
-    mutating func mark(_ phase: String) {
+    public init() {}
+
+    public mutating func mark(_ phase: String) {
         guard PhaseTimer.enabled else { return }
         let now = ContinuousClock.now
         let ms = Double((now - last).components.attoseconds) / 1e15 + Double((now - last).components.seconds) * 1000

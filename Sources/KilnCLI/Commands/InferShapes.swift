@@ -33,10 +33,16 @@ struct InferShapes: ParsableCommand {
 
     func run() throws {
         HeapTuning.preferHugePages()
+        var phases = PhaseTimer()
         var model = try ModelFile.read(input)
+        phases.mark("read")
+        // Inference writes value types only: the nodes and initializers are encoded meanwhile.
+        let pending = PendingGraphEncoding(model)
         let report = ShapeInference().infer(&model, file: input)
+        phases.mark("infer")
         if report.valid {
-            _ = try ModelFile.write(model, to: output)
+            _ = try ModelFile.write(model, to: output, pending: pending)
+            phases.mark("write")
         }
         if json {
             try printJSON(report)

@@ -6,7 +6,7 @@ extension ProtoEncoder {
     /// (field 1), each a `NodeProto` with fields in number order, then its preserved fields, as
     /// protobuf serializers write them. Skips building a `NodeProto` per node, which dominated
     /// writing graphs of many small nodes.
-    mutating func encodeNodesWire(_ g: Graph, tensorsMayGoExternal: Bool) throws -> [UInt8] {
+    mutating func encodeNodesWire<G: GraphWriteSource>(_ g: G, tensorsMayGoExternal: Bool) throws -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(g.order.count * 48)
         var node: [UInt8] = []

@@ -81,7 +81,7 @@ extension ProtoEncoder {
     /// doc string, metadata, segment, external data or preserved fields, and no external data plan
     /// that could move it. Large payloads stay pieces streamed from where they live. Nil when any
     /// initializer needs the general path.
-    func encodeSimpleInitializers(_ g: Graph) -> [OutputPiece]? {
+    func encodeSimpleInitializers<G: GraphWriteSource>(_ g: G) -> [OutputPiece]? {
         guard !g.initializerOrder.isEmpty else { return nil }
         if let plan = externalPlan, plan.mode != .preserve { return nil }
         var pieces: [OutputPiece] = []

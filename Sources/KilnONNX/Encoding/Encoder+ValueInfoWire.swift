@@ -147,9 +147,14 @@ enum ValueInfoWire {
     }
 
     /// The graph's inputs (11), outputs (12) and value_info (13) as one run of fields.
-    static func graphFields(_ g: Graph) -> [UInt8] {
+    /// The graph's inputs (field 11), outputs (12) and value_info (13). `valueInfo` selects part of
+    /// the value_info list (the rest, written elsewhere, follows in order); inputs and outputs are
+    /// written only with the part that starts at 0.
+    static func graphFields(_ g: Graph, valueInfo part: Range<Int>? = nil) -> [UInt8] {
+        let part = part ?? 0..<g.valueInfo.count
+        let io = part.lowerBound == 0
         var out: [UInt8] = []
-        out.reserveCapacity((g.inputs.count + g.outputs.count + g.valueInfo.count) * 48)
+        out.reserveCapacity(((io ? g.inputs.count + g.outputs.count : 0) + part.count) * 48)
         var scratch = Scratch()
         let overrides = !g.infoOverrides.isEmpty  // most graphs have none: skip hashing a slot per value
         func append(_ field: Int, _ id: ValueID, _ slot: InfoSlot) {
@@ -159,9 +164,11 @@ enum ValueInfoWire {
             appendMessage(field, body, to: &out)
             scratch.give(body, 0)
         }
-        for (i, id) in g.inputs.enumerated() { append(11, id, .input(i)) }
-        for (i, id) in g.outputs.enumerated() { append(12, id, .output(i)) }
-        for (i, id) in g.valueInfo.enumerated() { append(13, id, .valueInfo(i)) }
+        if io {
+            for (i, id) in g.inputs.enumerated() { append(11, id, .input(i)) }
+            for (i, id) in g.outputs.enumerated() { append(12, id, .output(i)) }
+        }
+        for i in part { append(13, g.valueInfo[i], .valueInfo(i)) }
         return out
     }
 

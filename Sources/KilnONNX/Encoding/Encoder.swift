@@ -24,6 +24,8 @@ struct ProtoEncoder {
     let liftThreshold: Int
     /// Decides which tensors go to external files; nil writes everything inline.
     let externalPlan: ExternalDataPlan?
+    /// The main graph's nodes and initializers, already encoded (`PendingGraphEncoding`).
+    var preEncodedMain: (nodes: [UInt8]?, initializers: [OutputPiece]?) = (nil, nil)
 
     init(liftThreshold: Int = 1024, externalPlan: ExternalDataPlan?) {
         self.liftThreshold = liftThreshold
@@ -46,7 +48,10 @@ struct ProtoEncoder {
         if p.contains(field: 4) || !model.domain.isEmpty { m.domain = model.domain }
         if p.contains(field: 5) || model.modelVersion != 0 { m.modelVersion = model.modelVersion }
         if p.contains(field: 6) || !model.docString.isEmpty { m.docString = model.docString }
-        if model.hasGraph { m.graph = try encodeGraph(model.graph, tensorsMayGoExternal: true) }
+        if model.hasGraph {
+            m.graph = try encodeGraph(model.graph, tensorsMayGoExternal: true, preEncoded: preEncodedMain)
+            preEncodedMain = (nil, nil)
+        }
         m.metadataProps = try model.metadata.map(encodePair)
         m.trainingInfo = try model.trainingInfo.map { t in
             var r = Onnx_TrainingInfoProto()
@@ -102,15 +107,20 @@ struct ProtoEncoder {
 
     // MARK: Graph
 
-    mutating func encodeGraph(_ g: Graph, tensorsMayGoExternal: Bool) throws -> Onnx_GraphProto {
+    mutating func encodeGraph(_ g: Graph, tensorsMayGoExternal: Bool,
+                              preEncoded: (nodes: [UInt8]?, initializers: [OutputPiece]?) = (nil, nil)) throws -> Onnx_GraphProto {
         // A graph with many value infos (a shape-inferred one lists every value) has them written on
         // another core while this one writes the nodes and initializers; the bytes are the same.
         let valueInfoCount = g.inputs.count + g.outputs.count + g.valueInfo.count
-        let concurrentValueInfo = valueInfoCount >= ProtoEncoder.concurrentValueInfoThreshold ? ValueInfoTask(g) : nil
+        // With the nodes and initializers encoded already, this core has nothing else to do: it
+        // writes the second half of value_info while the other writes the first.
+        let split = preEncoded.nodes != nil && preEncoded.initializers != nil ? g.valueInfo.count / 2 : g.valueInfo.count
+        let concurrentValueInfo = valueInfoCount >= ProtoEncoder.concurrentValueInfoThreshold
+            ? ValueInfoTask(g, valueInfo: 0..<split) : nil
         var r = Onnx_GraphProto()
         if !g.order.isEmpty {
             let before = (payloads.count, nodeBlobs.count)
-            let blob = try encodeNodesWire(g, tensorsMayGoExternal: tensorsMayGoExternal)
+            let blob = try preEncoded.nodes ?? encodeNodesWire(g, tensorsMayGoExternal: tensorsMayGoExternal)
             let nested = before != (payloads.count, nodeBlobs.count)
             var marker: [UInt8] = []
             WireWriter.appendPlaceholder(field: payloadMarkerField, index: nodeBlobs.count, to: &marker)
@@ -118,7 +128,7 @@ struct ProtoEncoder {
             try r.merge(serializedBytes: marker)
         }
         if g.presence.contains(field: 2) || !g.name.isEmpty { r.name = g.name }
-        if let pieces = encodeSimpleInitializers(g) {
+        if let pieces = preEncoded.initializers ?? encodeSimpleInitializers(g) {
             var marker: [UInt8] = []
             WireWriter.appendPlaceholder(field: initializerMarkerField, index: initializerBlobs.count, to: &marker)
             initializerBlobs.append(pieces)
@@ -142,7 +152,12 @@ struct ProtoEncoder {
         if !(g.inputs.isEmpty && g.outputs.isEmpty && g.valueInfo.isEmpty) {
             var marker: [UInt8] = []
             WireWriter.appendPlaceholder(field: valueInfoMarkerField, index: valueInfoBlobs.count, to: &marker)
-            valueInfoBlobs.append(concurrentValueInfo?.result() ?? ValueInfoWire.graphFields(g))
+            if let concurrentValueInfo {
+                let rest = split < g.valueInfo.count ? ValueInfoWire.graphFields(g, valueInfo: split..<g.valueInfo.count) : []
+                valueInfoBlobs.append(concurrentValueInfo.result() + rest)
+            } else {
+                valueInfoBlobs.append(ValueInfoWire.graphFields(g))
+            }
             try r.merge(serializedBytes: marker)
         }
         r.quantizationAnnotation = try g.quantizationAnnotations.map { a in
@@ -311,9 +326,9 @@ final class ValueInfoTask: @unchecked Sendable {
     // Written once by the worker before `group.leave()`, read after `group.wait()`.
     private var bytes: [UInt8] = []
 
-    init(_ g: Graph) {
+    init(_ g: Graph, valueInfo part: Range<Int>) {
         DispatchQueue.global().async(group: group) { [self] in
-            bytes = ValueInfoWire.graphFields(g)
+            bytes = ValueInfoWire.graphFields(g, valueInfo: part)
         }
     }
 
