@@ -11,6 +11,7 @@ import Foundation
 /// `--target`, also every node the consumer T would reject or run poorly (`TargetCheck`).
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Check a model against the ONNX rules and list every problem found.",
         discussion: """
         Rules: IR version and opset imports; graph input/output types; single static assignment; \
@@ -40,8 +41,11 @@ struct Check: ParsableCommand {
 
     func run() throws {
         HeapTuning.preferHugePages()
+        var phases = PhaseTimer()
         let model = try ModelFile.read(input)
+        phases.mark("read")
         let report = Checker(inferShapes: infer).check(model, file: input)
+        phases.mark("check")
         if let target, let t = QuantizationConfig.Target(rawValue: target.rawValue) {
             try runTarget(model, report, t)
         }

@@ -10,6 +10,7 @@ import Foundation
 /// `kiln conformance SUITE_DIR`: run the ONNX backend node tests through the evaluator.
 struct Conformance: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "conformance",
         abstract: "Run a folder of ONNX backend node tests and count pass/fail/unsupported per operator.",
         discussion: """
         Each case is <case>/model.onnx with test_data_set_N/input_K.pb and output_K.pb. Outputs are \

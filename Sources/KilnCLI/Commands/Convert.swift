@@ -4,6 +4,7 @@ import Kiln
 /// `kiln convert IN -o OUT`: re-save a model, optionally moving weights and rewriting axes.
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "convert",
         abstract: "Read a model and write it back (losslessly), optionally moving weights to external data.",
         discussion: """
         Without --external-data, tensors that were external stay external (same file names, next to \

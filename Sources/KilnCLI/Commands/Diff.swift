@@ -4,6 +4,7 @@ import Kiln
 /// `kiln diff A B [--numeric] [--json] [--fail-on ...]`: what changed between two models.
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "diff",
         abstract: "Compare two models: model fields, inputs and outputs, nodes (aligned even when renamed), weights, and optionally numbers.",
         discussion: """
         Nodes are paired by structure (operator, attributes, where inputs come from, initializer \

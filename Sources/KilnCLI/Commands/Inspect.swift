@@ -4,6 +4,7 @@ import Kiln
 /// `kiln inspect IN [--format text|json|dot] [--input-shape NAME:1x3x224x224 ...]`: summarize a model.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "inspect",
         abstract: "Summarize a model: IR version, producer, opsets, inputs and outputs, operators, parameters, compute (MACs/FLOPs), activation memory, largest tensors, external data.",
         discussion: """
         Compute is symbolic where shapes are (`4.1G*N`); --input-shape pins input dimensions so \

@@ -16,6 +16,7 @@ import Darwin
 /// `kiln optimize IN -o OUT`: cleanup, folding and fusion passes to a fixed point.
 struct Optimize: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "optimize",
         abstract: "Simplify a model: remove dead and no-op nodes, fold constants and shapes, fuse layers.",
         discussion: """
         Levels: 1 cleanup, 2 + constant and shape folding, 3 (default) + fusions. The model is checked \

@@ -10,6 +10,7 @@ import Foundation
 /// accuracy report.
 struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "quantize",
         abstract: "Quantize a model: dynamic or static INT8 (QDQ or QOperator), or weight-only INT4/INT8.",
         discussion: """
         Static mode calibrates activation ranges on --calibration DATA (a folder: one .npz per sample, \

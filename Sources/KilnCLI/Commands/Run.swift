@@ -16,6 +16,7 @@ import Foundation
 /// `kiln run MODEL [INPUT ...]`: evaluate a model on the CPU reference evaluator.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a model on the CPU evaluator and summarize (or save) its outputs.",
         discussion: """
         Inputs are `name=file.pb` (TensorProto, SequenceProto or OptionalProto), `name=file.npy`, or a \
