@@ -115,6 +115,15 @@ public struct Graph: Hashable, Sendable {
         valueStore[Int(id.index)].info
     }
 
+    /// Whether the `ValueInfoProto` of value `id` holds nothing besides its name and type: no doc
+    /// string (not even an empty one written explicitly, field 3), metadata or preserved fields.
+    /// Reads those fields in place (`info(of:)` copies them all).
+    public func infoHasOnlyType(_ id: ValueID) -> Bool {
+        let i = Int(id.index)
+        return valueStore[i].docString.isEmpty && !valueStore[i].infoPresence.contains(field: 3)
+            && valueStore[i].metadata.isEmpty && valueStore[i].infoPreserved.isEmpty
+    }
+
     /// The dense initializer of `id` (a graph input's default included), without copying the value.
     public func initializer(of id: ValueID) -> Tensor? {
         valueStore[Int(id.index)].initializer

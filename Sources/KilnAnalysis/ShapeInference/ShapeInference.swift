@@ -202,8 +202,11 @@ struct InferenceRun {
 
     /// The output types a rule's shortcut gives (`ShapeRuleRegistry.Shortcut`), in `buffer`; nil
     /// when the shortcut does not apply (three or more inputs to broadcast: the rule runs).
-    static func shortcut(_ shortcut: ShapeRuleRegistry.Shortcut, node: Node, inputTypes: [InferredType?],
-                         buffer: inout [InferredType?]) throws -> [InferredType?]? {
+    /// Takes the node's input slots and output count, not the node (copying a node from the graph
+    /// retains each of its fields); a broadcasting conflict also returns nil, so that the rule runs
+    /// and reports it with the node.
+    static func shortcut(_ shortcut: ShapeRuleRegistry.Shortcut, inputs: [ValueID?], outputCount: Int,
+                         inputTypes: [InferredType?], buffer: inout [InferredType?]) -> [InferredType?]? {
         var first: InferredType? = nil
         switch shortcut {
         case .passThrough:
@@ -212,7 +215,7 @@ struct InferenceRun {
             var a: [SymDim]? = nil, b: [SymDim]? = nil  // the present inputs' shapes (no array of them)
             var present = 0
             var unknownRank = false
-            for (i, slot) in node.inputs.enumerated() where slot != nil {
+            for (i, slot) in inputs.enumerated() where slot != nil {
                 present += 1
                 guard present <= 2 else { return nil }
                 guard let dims = inputTypes[i]?.dims else { unknownRank = true; continue }
@@ -220,11 +223,14 @@ struct InferenceRun {
             }
             let dims: [SymDim]?
             if unknownRank { dims = nil }
-            else if let a, let b { dims = try Broadcast.pair(a, b, node: node) }
+            else if let a, let b {
+                guard let d = Broadcast.compatiblePair(a, b) else { return nil }
+                dims = d
+            }
             else { dims = a ?? [] }
             first = .tensor(elementType: (inputTypes.first ?? nil)?.elementType, dims: dims)
         }
-        var out = NodeContext.noOutputTypes(node.outputs.count, reusing: &buffer)
+        var out = NodeContext.noOutputTypes(outputCount, reusing: &buffer)
         if !out.isEmpty { out[0] = first }
         return out
     }
@@ -269,20 +275,33 @@ struct InferenceRun {
     }
 
     mutating func inferNode(_ id: NodeID, index: Int, in g: inout Graph, path: String, scope: InferenceScope) {
-        let node = g[node: id]
+        // The fields most nodes need, read in place; the whole node (a copy retains every field)
+        // only on the paths that use more: subgraphs, functions, rules without a shortcut, issues.
+        let inputs = g.inputs(of: id)
+        let outputs = g.outputs(of: id)
+        let (opType, nodeDomain, hasSubgraphs) = g.withNode(id) { ($0.opType, $0.domain, $0.hasSubgraphs) }
+        var copied: Node? = nil
+        func fullNode() -> Node {
+            if let copied { return copied }
+            let n = g[node: id]
+            copied = n
+            return n
+        }
         // Plain loops, not closures: a closure capturing `g` copies the Graph struct.
         var inputTypes = spareInputTypes
         spareInputTypes = []
         // Resized in place (operators of different arity alternate: no reallocation each time).
-        if inputTypes.count > node.inputs.count { inputTypes.removeLast(inputTypes.count - node.inputs.count) }
-        while inputTypes.count < node.inputs.count { inputTypes.append(nil) }
+        if inputTypes.count > inputs.count { inputTypes.removeLast(inputTypes.count - inputs.count) }
+        while inputTypes.count < inputs.count { inputTypes.append(nil) }
         var inputValues: [[SymDim]?] = []
         var inputTensors: [Tensor?] = []
-        for (k, slot) in node.inputs.enumerated() {
+        for (k, slot) in inputs.enumerated() {
             if let v = slot { inputTypes[k] = scope.type(v, in: g) } else { inputTypes[k] = nil }
         }
         // Subgraphs first (rule 4).
         var subOutputs: [String: [InferredType?]] = [:]
+        if hasSubgraphs {
+        let node = fullNode()
         for (k, attr) in node.attributes.enumerated() {
             guard case .graph(var sub) = attr.value else { continue }
             scope.indexNames(g)
@@ -305,11 +324,13 @@ struct InferenceRun {
             }
             if writeBack { g[node: id].attributes[k].value = .graph(sub) }
         }
-        let domain = OperatorDomain.canonical(node.domain)
+        copied = nil  // written back: read again if needed
+        }
+        let domain = OperatorDomain.canonical(nodeDomain)
         // Per output: the inferred type and values (empty when there are none: no allocation).
         var inferred: [InferredType?] = []
         var values: [[SymDim]?] = []
-        var opLabel: String { domain.isEmpty ? node.opType : "\(domain):\(node.opType)" }
+        var opLabel: String { domain.isEmpty ? opType : "\(domain):\(opType)" }
         let opset: Int
         if let last = lastOpset, last.domain == domain {
             opset = last.opset
@@ -317,19 +338,19 @@ struct InferenceRun {
             opset = opsets[domain] ?? 0
             lastOpset = (domain, opset)
         }
-        if !functions.isEmpty, let function = functions["\(node.domain):\(node.opType)"] {
-            if let outs = inferCall(function, node: node, inputTypes: inputTypes) {
-                inferred = Array(outs.prefix(node.outputs.count))
+        if !functions.isEmpty, let function = functions["\(nodeDomain):\(opType)"] {
+            if let outs = inferCall(function, node: fullNode(), inputTypes: inputTypes) {
+                inferred = Array(outs.prefix(outputs.count))
             } else {
                 unsupported.insert(opLabel + " (local function)")
             }
-        } else if let entry = rule(domain: domain, op: node.opType, opset: opset) {
+        } else if let entry = rule(domain: domain, op: opType, opset: opset) {
             // Known elements and constant tensors of the inputs; left empty (no allocation) when
             // no input has any, which is most nodes (NodeContext reads past the end as nil).
-            for (k, slot) in node.inputs.enumerated() {
+            for (k, slot) in inputs.enumerated() {
                 guard let v = slot else { continue }
                 if let known = scope.value(v, in: g) {
-                    if inputValues.isEmpty { inputValues = Array(repeating: nil, count: node.inputs.count) }
+                    if inputValues.isEmpty { inputValues = Array(repeating: nil, count: inputs.count) }
                     inputValues[k] = known
                 }
                 if let t = scope.tensor(v, in: g) {
@@ -337,10 +358,10 @@ struct InferenceRun {
                         inputTensors = spareInputTensors
                         spareInputTensors = []
                         // Every slot is nil (cleared when handed back); resized in place.
-                        if inputTensors.count > node.inputs.count {
-                            inputTensors.removeLast(inputTensors.count - node.inputs.count)
+                        if inputTensors.count > inputs.count {
+                            inputTensors.removeLast(inputTensors.count - inputs.count)
                         }
-                        while inputTensors.count < node.inputs.count { inputTensors.append(nil) }
+                        while inputTensors.count < inputs.count { inputTensors.append(nil) }
                     }
                     inputTensors[k] = t
                 }
@@ -351,10 +372,11 @@ struct InferenceRun {
                 // Without known input elements a shortcut computes what the rule would, without a
                 // context (elementwise chains: most nodes of most graphs).
                 if let shortcut = entry.shortcut, inputValues.isEmpty,
-                   let out = try Self.shortcut(shortcut, node: node, inputTypes: inputTypes, buffer: &outputBuffer) {
+                   let out = Self.shortcut(shortcut, inputs: inputs, outputCount: outputs.count, inputTypes: inputTypes,
+                                           buffer: &outputBuffer) {
                     inferred = out
                 } else {
-                    var ctx = NodeContext(node: node, opset: opset, inputTypes: inputTypes,
+                    var ctx = NodeContext(node: fullNode(), opset: opset, inputTypes: inputTypes,
                                           inputValues: inputValues, inputTensors: inputTensors,
                                           subgraphOutputs: subOutputs, outputBuffer: &outputBuffer)
                     try entry.rule(&ctx)
@@ -362,21 +384,21 @@ struct InferenceRun {
                     values = ctx.knownOutputValues  // empty when the rule set none
                 }
             } catch let e as KilnError {
-                issue("shape.error", e.message, path: path, index: index, node: node)
+                issue("shape.error", e.message, path: path, index: index, node: fullNode())
             } catch {
-                issue("shape.error", "\(error)", path: path, index: index, node: node)
+                issue("shape.error", "\(error)", path: path, index: index, node: fullNode())
             }
         } else {
             unsupported.insert(opLabel)
         }
-        for (k, slot) in node.outputs.enumerated() {
+        for (k, slot) in outputs.enumerated() {
             guard let out = slot else { continue }
             let declared = g.type(of: out).map(InferredType.init)
             var merged = declared
             do {
                 merged = try InferredType.merge(inferred: k < inferred.count ? inferred[k] : nil, declared: declared)
             } catch let c as TypeConflict {
-                issue("shape.conflict", "output '\(g.name(of: out))': \(c.message)", path: path, index: index, node: node,
+                issue("shape.conflict", "output '\(g.name(of: out))': \(c.message)", path: path, index: index, node: fullNode(),
                       field: "output[\(k)]")
             } catch {}
             if let merged {
@@ -385,8 +407,8 @@ struct InferenceRun {
             }
             if k < values.count, let v = values[k] { scope.values[Int(out.index)] = v }
         }
-        if node.opType == OpType.constant, domain.isEmpty, let out = node.outputs.first ?? nil,
-           case .tensor(let t)? = node.attribute("value")?.value {
+        if opType == OpType.constant, domain.isEmpty, let out = outputs.first ?? nil,
+           case .tensor(let t)? = fullNode().attribute("value")?.value {
             scope.tensors[Int(out.index)] = t
         }
         spareInputTypes = inputTypes

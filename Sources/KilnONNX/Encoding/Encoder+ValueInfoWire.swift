@@ -158,7 +158,11 @@ enum ValueInfoWire {
         var scratch = Scratch()
         let overrides = !g.infoOverrides.isEmpty  // most graphs have none: skip hashing a slot per value
         func append(_ field: Int, _ id: ValueID, _ slot: InfoSlot) {
-            let info = (overrides ? g.infoOverrides[slot] : nil) ?? g.info(of: id)
+            let override = overrides ? g.infoOverrides[slot] : nil
+            // Most entries: a plain tensor type and nothing else, read without copying the record.
+            if override == nil, g.infoHasOnlyType(id), let t = g.type(of: id),
+               appendPlainTensor(field, name: g.name(of: id), t, to: &out) { return }
+            let info = override ?? g.info(of: id)
             if appendPlainTensor(field, name: g.name(of: id), info, to: &out) { return }
             let body = valueInfo(name: g.name(of: id), info, scratch: &scratch, depth: 0)
             appendMessage(field, body, to: &out)
@@ -176,9 +180,15 @@ enum ValueInfoWire {
     /// a shape of plain dimensions, nothing else set (no doc string, metadata, denotations or
     /// preserved fields). Returns false, writing nothing, for anything else.
     static func appendPlainTensor(_ field: Int, name: String, _ info: ValueInfoRecord, to out: inout [UInt8]) -> Bool {
-        guard let t = info.type, case .tensor(let element?, let shape?) = t.kind, t.denotation == nil,
-              t.preserved.isEmpty, t.innerPreserved.isEmpty, info.docString.isEmpty, !info.presence.contains(field: 3),
-              info.metadata.isEmpty, info.preserved.isEmpty, shape.denotations == nil, shape.dimPreserved == nil,
+        guard let t = info.type, info.docString.isEmpty, !info.presence.contains(field: 3),
+              info.metadata.isEmpty, info.preserved.isEmpty else { return false }
+        return appendPlainTensor(field, name: name, t, to: &out)
+    }
+
+    /// `appendPlainTensor` for a value info known to hold only its name and type `t`.
+    static func appendPlainTensor(_ field: Int, name: String, _ t: ValueType, to out: inout [UInt8]) -> Bool {
+        guard case .tensor(let element?, let shape?) = t.kind, t.denotation == nil,
+              t.preserved.isEmpty, t.innerPreserved.isEmpty, shape.denotations == nil, shape.dimPreserved == nil,
               shape.preserved.isEmpty else { return false }
         func size(_ n: Int) -> Int { WireWriter.varintSize(UInt64(n)) }
         func dimBody(_ d: Dim) -> Int {

@@ -47,7 +47,28 @@ enum Broadcast {
 
     /// `pair` for `node` without a context (inference's shortcut for broadcasting operators).
     static func pair(_ a: [SymDim], _ b: [SymDim], node: Node) throws -> [SymDim] {
-        if a == b { return a }  // rule 1 at every position
+        switch merged(a, b) {
+        case .success(let dims): return dims
+        case .failure(let c):
+            let offsetA = c.rank - a.count, offsetB = c.rank - b.count
+            throw conflict([a[c.position - offsetA], b[c.position - offsetB]], at: c.position, node: node)
+        }
+    }
+
+    /// `pair` where there is no node to name: nil when the shapes do not broadcast.
+    static func compatiblePair(_ a: [SymDim], _ b: [SymDim]) -> [SymDim]? {
+        if case .success(let dims) = merged(a, b) { return dims }
+        return nil
+    }
+
+    /// Where two shapes fail to broadcast.
+    struct PairConflict: Error {
+        var position: Int
+        var rank: Int
+    }
+
+    private static func merged(_ a: [SymDim], _ b: [SymDim]) -> Result<[SymDim], PairConflict> {
+        if a == b { return .success(a) }  // rule 1 at every position
         let long = a.count >= b.count ? a : b
         let rank = long.count
         let offsetA = rank - a.count, offsetB = rank - b.count
@@ -56,7 +77,7 @@ enum Broadcast {
             var merge = DimMerge()
             if pos >= offsetA { merge.add(a[pos - offsetA]) }
             if pos >= offsetB { merge.add(b[pos - offsetB]) }
-            if merge.conflict { throw conflict([a[pos - offsetA], b[pos - offsetB]], at: pos, node: node) }
+            if merge.conflict { return .failure(PairConflict(position: pos, rank: rank)) }
             let d = merge.result
             if out == nil {
                 if d == long[pos] { continue }
@@ -66,7 +87,7 @@ enum Broadcast {
             }
             out!.append(d)
         }
-        return out ?? long
+        return .success(out ?? long)
     }
 
     /// The error `NodeContext.error` gives for `node`.
