@@ -17,6 +17,25 @@ import KilnIR
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
     }
 
+    /// Payloads read from a file are copied file to file (`copy_file_range`), after structure
+    /// written from memory and between other pieces: the file must be the one `encode` gives.
+    @Test func payloadsCopiedFromTheirSourceFile() throws {
+        let dir = try temporaryDirectory()
+        try ModelFile.write(richModel(), to: dir.path + "/in.onnx")
+        let model = try ModelFile.read(dir.path + "/in.onnx")
+        let id = try #require(model.graph.valueID(named: "big"))
+        let big = try #require(model.graph.initializer(of: id))
+        guard case .raw(let bytes) = big.storage else { Issue.record("big is not raw"); return }
+        #expect(bytes.storage.origin != nil, "the payload is not read from the file: the copy path is not tested")
+        #expect(AtomicFile.copyFileRange != nil)
+        try ModelFile.write(model, to: dir.path + "/out.onnx")
+        let written = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/out.onnx"))
+        #expect(written == Data(try ModelFile.encode(richModel())))
+        // Also into an external data file, at the plan's offsets.
+        try ModelFile.write(model, to: dir.path + "/ext.onnx", options: .init(externalData: .single(location: "w.data", threshold: 1024)))
+        #expect(try ModelFile.encode(ModelFile.read(dir.path + "/ext.onnx")) == ModelFile.encode(richModel()))
+    }
+
     @Test func singleExternalFileRoundTrips() throws {
         let dir = try temporaryDirectory()
         let path = dir.path + "/m.onnx"

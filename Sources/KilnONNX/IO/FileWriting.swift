@@ -64,8 +64,11 @@ struct AtomicFile {
         }
     }
 
-    /// Writes `pieces` in order. Mapped payloads are written in chunks whose pages are released
-    /// from the resident set after writing, so peak memory stays flat however large the model.
+    /// Writes `pieces` in order. A payload still in its source file is copied file to file by the
+    /// kernel (`copy_file_range`: no page of it enters this process, and on file systems that
+    /// share extents no byte is copied); otherwise, or where the kernel refuses (another file
+    /// system, an old kernel), mapped payloads are written in chunks whose pages are released from
+    /// the resident set after writing, so peak memory stays flat however large the model.
     mutating func write(_ pieces: [OutputPiece]) throws -> Int {
         var total = 0
         for piece in pieces {
@@ -75,7 +78,7 @@ struct AtomicFile {
                 total += b.count
             case .payload(let p):
                 let chunk = 16 << 20
-                var start = 0
+                var start = try copyFromOrigin(p)
                 while start < p.count {
                     let slice = p.slice(start..<min(start + chunk, p.count))
                     try slice.withUnsafeBytes { try writeAll($0) }
@@ -86,6 +89,30 @@ struct AtomicFile {
             }
         }
         return total
+    }
+
+    typealias CopyFileRange = @convention(c) (Int32, UnsafeMutablePointer<Int64>?, Int32,
+                                              UnsafeMutablePointer<Int64>?, Int, UInt32) -> Int
+    /// glibc's `copy_file_range` (2.27 and later; the Glibc module does not export it), or nil.
+    static let copyFileRange: CopyFileRange? = {
+        guard getenv("KILN_NO_COPY_FILE_RANGE") == nil,
+              let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "copy_file_range") else { return nil }
+        return unsafeBitCast(symbol, to: CopyFileRange.self)
+    }()
+
+    /// Copies as much of `p` as the kernel will from its source file to this one, at the current
+    /// position; returns how many bytes (0 when `p` is not in a file or the kernel cannot).
+    private func copyFromOrigin(_ p: TensorBytes) throws -> Int {
+        guard let origin = p.storage.origin, let copy = Self.copyFileRange, p.count > 0 else { return 0 }
+        var from = origin.offset + Int64(p.offset)
+        var done = 0
+        while done < p.count {
+            let n = copy(origin.descriptor, &from, descriptor, nil, min(p.count - done, 1 << 30), 0)
+            if n > 0 { done += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            break  // EXDEV, EINVAL, ENOSYS, EOPNOTSUPP...: the rest is written from memory
+        }
+        return done
     }
 
     private func writeAll(_ buffer: UnsafeRawBufferPointer) throws {
