@@ -3,7 +3,8 @@ import Glibc
 #endif
 
 /// Allocator settings for the commands whose memory is the graph IR itself (`check`,
-/// `infer-shapes`, `inspect`): tens of thousands of small nodes, values and arrays, touched once.
+/// `infer-shapes`, `inspect`, `convert`): tens of thousands of small nodes, values and arrays,
+/// touched once (`convert`'s weights stay in the mapped input or are copied file to file).
 ///
 /// With glibc's defaults every fresh 4 KiB page costs a page fault on first touch (about 14,000 on
 /// a 50,000-node graph, a fifth of `infer-shapes`' time), and arrays of 128 KiB or more are each
@@ -11,7 +12,7 @@ import Glibc
 /// transparent huge pages (2 MiB pages: one fault instead of 512), and arrays below 32 MiB come
 /// from it. Costs: up to `padBytes` of address space, and peak RSS rounded up to 2 MiB pages.
 ///
-/// Not used by the commands that hold tensors (`run`, `optimize`, `quantize`, `convert`, `diff`):
+/// Not used by the commands that compute tensors (`run`, `optimize`, `quantize`, `diff`):
 /// there, freed activation buffers must go back to the system to keep their memory bounds.
 /// `KILN_HEAP_DEFAULTS=1` turns it off. Does nothing off glibc or where THP is disabled.
 enum HeapTuning {

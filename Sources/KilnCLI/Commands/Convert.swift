@@ -90,6 +90,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        HeapTuning.preferHugePages()
         var model = try ModelFile.read(input)
         try rewriteAxes(&model)
         let profile = target.flatMap { QuantizationConfig.Target(rawValue: $0.rawValue) }.map(TargetProfile.of)
