@@ -258,10 +258,18 @@ struct InferenceRun {
                 if merged != declared { write(merged, to: id, in: &g, listInValueInfo: false) }
             }
         }
+        // Runs of initializers with the same dims (per-channel scalars, biases) share one array.
+        var lastDims: (dims: [Int64], symbolic: [SymDim])? = nil
         for id in g.initializerOrder {
             let t = g.initializer(of: id)!
             let k = Int(id.index)
-            scope.types[k] = .tensor(elementType: t.dataType, dims: t.dims.map(SymDim.constant))
+            let dims = t.dims
+            let symbolic: [SymDim]
+            if let last = lastDims, last.dims == dims { symbolic = last.symbolic } else {
+                symbolic = dims.map(SymDim.constant)
+                lastDims = (dims, symbolic)
+            }
+            scope.types[k] = .tensor(elementType: t.dataType, dims: symbolic)
             scope.tensors[k] = t
             if let ints = t.integerValues(limit: NodeContext.maxPropagatedElements) {
                 scope.values[k] = ints.map(SymDim.constant)
@@ -345,26 +353,12 @@ struct InferenceRun {
                 unsupported.insert(opLabel + " (local function)")
             }
         } else if let entry = rule(domain: domain, op: opType, opset: opset) {
-            // Known elements and constant tensors of the inputs; left empty (no allocation) when
-            // no input has any, which is most nodes (NodeContext reads past the end as nil).
+            // Known elements of the inputs; left empty (no allocation) when no input has any,
+            // which is most nodes (NodeContext reads past the end as nil).
             for (k, slot) in inputs.enumerated() {
-                guard let v = slot else { continue }
-                if let known = scope.value(v, in: g) {
-                    if inputValues.isEmpty { inputValues = Array(repeating: nil, count: inputs.count) }
-                    inputValues[k] = known
-                }
-                if let t = scope.tensor(v, in: g) {
-                    if inputTensors.isEmpty {
-                        inputTensors = spareInputTensors
-                        spareInputTensors = []
-                        // Every slot is nil (cleared when handed back); resized in place.
-                        if inputTensors.count > inputs.count {
-                            inputTensors.removeLast(inputTensors.count - inputs.count)
-                        }
-                        while inputTensors.count < inputs.count { inputTensors.append(nil) }
-                    }
-                    inputTensors[k] = t
-                }
+                guard let v = slot, let known = scope.value(v, in: g) else { continue }
+                if inputValues.isEmpty { inputValues = Array(repeating: nil, count: inputs.count) }
+                inputValues[k] = known
             }
             var outputBuffer = spareOutputTypes
             spareOutputTypes = []
@@ -376,6 +370,20 @@ struct InferenceRun {
                                            buffer: &outputBuffer) {
                     inferred = out
                 } else {
+                    // The inputs' constant tensors, for the rule (the shortcut does not read them).
+                    for (k, slot) in inputs.enumerated() {
+                        guard let v = slot, let t = scope.tensor(v, in: g) else { continue }
+                        if inputTensors.isEmpty {
+                            inputTensors = spareInputTensors
+                            spareInputTensors = []
+                            // Every slot is nil (cleared when handed back); resized in place.
+                            if inputTensors.count > inputs.count {
+                                inputTensors.removeLast(inputTensors.count - inputs.count)
+                            }
+                            while inputTensors.count < inputs.count { inputTensors.append(nil) }
+                        }
+                        inputTensors[k] = t
+                    }
                     var ctx = NodeContext(node: fullNode(), opset: opset, inputTypes: inputTypes,
                                           inputValues: inputValues, inputTensors: inputTensors,
                                           subgraphOutputs: subOutputs, outputBuffer: &outputBuffer)

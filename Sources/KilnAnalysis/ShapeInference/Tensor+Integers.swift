@@ -4,6 +4,11 @@ extension Tensor {
     /// The elements as integers, for integer and bool tensors in raw or typed storage; nil for
     /// other types, external data that is not mapped, or more than `limit` elements.
     func integerValues(limit: Int = 1 << 16) -> [Int64]? {
+        // Float tensors (most initializers) leave before their storage is read (and retained).
+        switch dataType {
+        case .int64, .int32, .int16, .int8, .uint64, .uint32, .uint16, .uint8, .bool: break
+        default: return nil
+        }
         guard let n = elementCount, n <= limit else { return nil }
         let count = Int(n)
         switch storage {
