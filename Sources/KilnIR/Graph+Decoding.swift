@@ -138,7 +138,7 @@ extension Graph {
     @inline(__always)
     mutating func findOrAddValue(named name: String) -> ValueID {
         let fresh = ValueID(valueStore.count)
-        let id = Self.read(&nameTable[name, default: fresh])
+        let id = nameTable.findOrInsert(name, fresh: fresh, in: valueStore)
         if id == fresh {
             valueStore.append(Value(name: name))
             valueLive.append(true)
@@ -146,13 +146,11 @@ extension Graph {
         return id
     }
 
-    @inline(__always)
-    private static func read(_ slot: inout ValueID) -> ValueID { slot }
-
     /// Removes the values appended from index `first` on (none of them is referenced yet).
     private mutating func dropValues(from first: Int) {
         while valueStore.count > first {
-            nameTable[valueStore.removeLast().name] = nil
+            nameTable.remove(valueStore[valueStore.count - 1].name, in: valueStore)
+            valueStore.removeLast()
             valueLive.removeLast()
         }
     }

@@ -17,7 +17,7 @@ extension Graph {
         guard !name.isEmpty else {
             throw KilnError(.invalidGraph, "a value needs a non-empty name (empty names mark missing optional slots)")
         }
-        guard nameTable[name] == nil else {
+        guard nameTable.find(name, in: valueStore) == nil else {
             throw KilnError(.invalidGraph, "value name '\(name)' is already used in graph '\(self.name)'")
         }
         let id = appendValue(named: name)
@@ -30,7 +30,7 @@ extension Graph {
         let id = ValueID(valueStore.count)
         valueStore.append(Value(name: name))
         valueLive.append(true)
-        nameTable[name] = id
+        nameTable.insert(name, id, in: valueStore)
         return id
     }
 
@@ -42,10 +42,10 @@ extension Graph {
 
     /// A name not used in this graph, derived from `base` (`base`, `base_1`, `base_2`, ...).
     public func uniqueName(_ base: String) -> String {
-        if !base.isEmpty && nameTable[base] == nil { return base }
+        if !base.isEmpty && nameTable.find(base, in: valueStore) == nil { return base }
         let stem = base.isEmpty ? "v" : base
         var i = 1
-        while nameTable["\(stem)_\(i)"] != nil { i += 1 }
+        while nameTable.find("\(stem)_\(i)", in: valueStore) != nil { i += 1 }
         return "\(stem)_\(i)"
     }
 
@@ -54,12 +54,12 @@ extension Graph {
         let old = self[value: id].name
         if old == newName { return }
         guard !newName.isEmpty else { throw KilnError(.invalidGraph, "cannot rename '\(old)' to an empty name") }
-        guard nameTable[newName] == nil else {
+        guard nameTable.find(newName, in: valueStore) == nil else {
             throw KilnError(.invalidGraph, "cannot rename '\(old)' to '\(newName)': the name is already used")
         }
-        nameTable[old] = nil
-        nameTable[newName] = id
+        nameTable.remove(old, in: valueStore)
         self[value: id].name = newName
+        nameTable.insert(newName, id, in: valueStore)
     }
 
     /// Removes a value that nothing produces, reads or lists. Throws otherwise.
@@ -82,7 +82,7 @@ extension Graph {
             valueInfo.removeAll { $0 == id }
             infoOverrides = infoOverrides.filter { if case .valueInfo = $0.key { return false } else { return true } }
         }
-        nameTable[v.name] = nil
+        nameTable.remove(v.name, in: valueStore)
         valueStore[Int(id.index)] = Value(name: ""); valueLive[Int(id.index)] = false
     }
 
@@ -234,7 +234,7 @@ extension Graph {
                                  at position: Position = .end) throws -> NodeID {
         var seen = Set<String>()
         for n in outputNames where !n.isEmpty {
-            guard nameTable[n] == nil, seen.insert(n).inserted else {
+            guard nameTable.find(n, in: valueStore) == nil, seen.insert(n).inserted else {
                 throw KilnError(.invalidGraph, "\(node.label): output name '\(n)' is already used")
             }
         }
@@ -367,7 +367,7 @@ extension Graph {
             infoOverrides = infoOverrides.filter { if case .valueInfo = $0.key { return false } else { return true } }
         }
         for id in ids {
-            nameTable[self[value: id].name] = nil
+            nameTable.remove(valueStore[Int(id.index)].name, in: valueStore)
             valueStore[Int(id.index)] = Value(name: ""); valueLive[Int(id.index)] = false
         }
     }

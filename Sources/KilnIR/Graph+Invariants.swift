@@ -63,7 +63,7 @@ extension Graph {
         }
         for vid in valueIDs {
             let v = self[value: vid]
-            guard nameTable[v.name] == vid else { throw fail("name table does not map '\(v.name)' to \(vid)") }
+            guard nameTable.find(v.name, in: valueStore) == vid else { throw fail("name table does not map '\(v.name)' to \(vid)") }
             let reading = slotsReading[vid, default: 0]
             guard v.uses.count == reading, Set(v.uses).count == reading else {
                 throw fail("'\(v.name)' lists \(v.uses.count) uses (\(Set(v.uses).count) distinct) but \(reading) input slots read it")

@@ -70,7 +70,7 @@ extension Graph {
             for a in node.attributes {
                 for g in a.subgraphs {
                     for name in g.outerScopeReferences {
-                        if let v = nameTable[name], let p = self[value: v].producer { out.append(p) }
+                        if let v = nameTable.find(name, in: valueStore), let p = self[value: v].producer { out.append(p) }
                     }
                 }
             }

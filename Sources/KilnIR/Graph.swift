@@ -18,7 +18,7 @@ public struct Graph: Hashable, Sendable {
     var nodeLive: ContiguousArray<Bool>
     var valueStore: ContiguousArray<Value>
     var valueLive: ContiguousArray<Bool>
-    var nameTable: [String: ValueID]
+    var nameTable: NameTable
 
     /// Nodes in graph order (the order they are written in).
     public internal(set) var order: [NodeID]
@@ -48,7 +48,7 @@ public struct Graph: Hashable, Sendable {
         self.nodeLive = []
         self.valueStore = []
         self.valueLive = []
-        self.nameTable = [:]
+        self.nameTable = NameTable()
         self.order = []
         self.inputs = []
         self.outputs = []
@@ -177,7 +177,7 @@ public struct Graph: Hashable, Sendable {
     }
 
     /// The value named `name` in this graph (not enclosing graphs).
-    public func valueID(named name: String) -> ValueID? { nameTable[name] }
+    public func valueID(named name: String) -> ValueID? { nameTable.find(name, in: valueStore) }
 
     /// One past the largest value index in use: the size of an array indexed by `ValueID.index`
     /// (some of its slots may belong to removed values).
@@ -226,7 +226,7 @@ public struct Graph: Hashable, Sendable {
         for id in order {
             for a in self[node: id].attributes {
                 for g in a.subgraphs {
-                    for name in g.outerScopeReferences where nameTable[name] == nil {
+                    for name in g.outerScopeReferences where nameTable.find(name, in: valueStore) == nil {
                         if seen.insert(name).inserted { out.append(name) }
                     }
                 }
