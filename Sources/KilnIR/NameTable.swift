@@ -19,9 +19,14 @@ struct NameTable: Hashable, Sendable {
     static func == (a: NameTable, b: NameTable) -> Bool { a.count == b.count }
     func hash(into hasher: inout Hasher) { hasher.combine(count) }
 
+    /// Chosen per process, as `Hasher` seeds `Dictionary`: a model cannot be crafted so that its
+    /// names all land in one probe run (quadratic decoding). Never observable: the table has no
+    /// iteration order.
+    static let seed = UInt32.random(in: 0...UInt32.max)
+
     @inline(__always)
     static func hash(_ name: String) -> UInt32 {
-        var h: UInt32 = 2_166_136_261
+        var h: UInt32 = 2_166_136_261 ^ seed
         for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
         // FNV's low bits mix poorly and the home slot is the low bits: finish as MurmurHash3 does.
         h ^= h >> 16
