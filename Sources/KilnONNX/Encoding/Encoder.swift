@@ -25,7 +25,7 @@ struct ProtoEncoder {
     /// Decides which tensors go to external files; nil writes everything inline.
     let externalPlan: ExternalDataPlan?
     /// The main graph's nodes and initializers, already encoded (`PendingGraphEncoding`).
-    var preEncodedMain: (nodes: [UInt8]?, initializers: [OutputPiece]?) = (nil, nil)
+    var preEncodedMain: PendingGraphEncoding.Results = (nil, nil)
 
     init(liftThreshold: Int = 1024, externalPlan: ExternalDataPlan?) {
         self.liftThreshold = liftThreshold
@@ -108,7 +108,7 @@ struct ProtoEncoder {
     // MARK: Graph
 
     mutating func encodeGraph(_ g: Graph, tensorsMayGoExternal: Bool,
-                              preEncoded: (nodes: [UInt8]?, initializers: [OutputPiece]?) = (nil, nil)) throws -> Onnx_GraphProto {
+                              preEncoded: PendingGraphEncoding.Results = (nil, nil)) throws -> Onnx_GraphProto {
         // A graph with many value infos (a shape-inferred one lists every value) has them written on
         // another core while this one writes the nodes and initializers; the bytes are the same.
         let valueInfoCount = g.inputs.count + g.outputs.count + g.valueInfo.count

@@ -16,6 +16,9 @@ public final class PendingGraphEncoding: @unchecked Sendable {
     /// Nodes below which starting a thread costs more than it saves.
     public static let threshold = 4096
 
+    /// A graph's node list and initializer list as wire bytes; nil where not encoded ahead.
+    typealias Results = (nodes: [UInt8]?, initializers: [OutputPiece]?)
+
     private let snapshot: Graph.WriteSnapshot
     private let group = DispatchGroup()
     // Written by the worker before `group.leave()`, read after `group.wait()`.
@@ -39,7 +42,7 @@ public final class PendingGraphEncoding: @unchecked Sendable {
 
     /// Waits for the worker; then the encoded nodes and initializers that are still `g`'s (each
     /// nil where the worker did not encode it or `g` has changed since).
-    func results(for g: Graph) -> (nodes: [UInt8]?, initializers: [OutputPiece]?) {
+    func results(for g: Graph) -> Results {
         group.wait()
         guard snapshot.isCurrent(in: g) else { return (nil, nil) }
         return (nodes, initializers)
